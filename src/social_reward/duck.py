@@ -1,0 +1,34 @@
+"""DuckDB for the stages: one way to connect, register an export's tables and run SQL files."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+import duckdb
+
+SQL_PACKAGE = "social_reward.sql"
+
+
+def read_sql(name: str) -> str:
+    """The text of `src/social_reward/sql/<name>`."""
+    return files(SQL_PACKAGE).joinpath(name).read_text(encoding="utf-8")
+
+
+def connect(
+    threads: int | None = None, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with the shared macros loaded."""
+    config: dict[str, str | int] = {}
+    if threads:
+        config["threads"] = threads
+    if memory_limit:
+        config["memory_limit"] = memory_limit
+    connection = duckdb.connect(config=config)
+    connection.execute(read_sql("macros.sql"))
+    return connection
+
+
+def register_parquet(connection: duckdb.DuckDBPyConnection, name: str, path: Path) -> None:
+    """Expose a parquet file as a view called `name`."""
+    connection.read_parquet(str(path)).create_view(name, replace=True)
