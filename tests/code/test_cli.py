@@ -1,0 +1,52 @@
+"""The `social-reward` command as a user runs it: exit codes and messages."""
+
+from tests.conftest import CI_CONFIG, run, simulate
+
+
+def test_simulate_refuses_a_non_empty_folder_then_overwrites(tmp_path):
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    refused = run(["social-reward", "simulate", "--out", str(out), "--images", "20", "--users",
+                   "10", "--days", "5", "--image-size", "16"], check=False)  # fmt: skip
+    assert refused.returncode == 1
+    assert "is not empty; pass --overwrite" in refused.stderr
+    assert (out / "keep.txt").read_text() == "mine"
+    done = simulate(out, None, "--images", "20", "--users", "10", "--days", "5",
+                    "--image-size", "16", "--overwrite")  # fmt: skip
+    assert "20 images" in done.stdout
+    assert not (out / "keep.txt").exists()
+
+
+def test_simulate_rejects_bad_sizes_with_the_rule(tmp_path):
+    result = run(["social-reward", "simulate", "--out", str(tmp_path / "d"), "--image-size", "4"],
+                 check=False)  # fmt: skip
+    assert result.returncode == 1
+    assert "image_size" in result.stderr and "greater than or equal to 16" in result.stderr
+
+
+def test_simulate_takes_sizes_from_a_run_config(tmp_path):
+    result = simulate(tmp_path / "d", None, "--config", str(CI_CONFIG), "--metadata-only")
+    assert "900 images" in result.stdout and "300 users" in result.stdout
+
+
+def test_profile_with_bad_params_exits_with_the_key_named(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("profile:\n  plot_sample: none\n")
+    result = run(["social-reward", "profile", "--params", str(params)], check=False)
+    assert result.returncode == 1
+    assert "profile.plot_sample" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_profile_of_a_missing_export_exits_with_the_file_named(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(f"profile:\n  export_dir: {tmp_path / 'nothing'}\n")
+    result = run(["social-reward", "profile", "--params", str(params)], check=False)
+    assert result.returncode == 1
+    assert "manifest.json: file missing" in result.stderr
+
+
+def test_overrides_prints_dvc_set_params():
+    result = run(["social-reward", "overrides", str(CI_CONFIG)])
+    assert result.stdout.strip().startswith("-S ")

@@ -1,0 +1,122 @@
+"""Shared fixtures. Tests build the real configuration and shrink it (configs/ci.yaml).
+
+Every tool runs hermetically: telemetry off, homes, configs and caches in temporary folders.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CI_CONFIG = REPO_ROOT / "configs" / "ci.yaml"
+
+
+def _hermetic_environment() -> None:
+    home = Path(tempfile.mkdtemp(prefix="social-reward-tools-"))
+    os.environ.update(
+        {
+            "DVC_NO_ANALYTICS": "1",
+            "DVC_GLOBAL_CONFIG_DIR": str(home / "dvc-global"),
+            "DVC_SYSTEM_CONFIG_DIR": str(home / "dvc-system"),
+            "DVC_SITE_CACHE_DIR": str(home / "dvc-site-cache"),
+            "PREFECT_HOME": str(home / "prefect"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "GX_ANALYTICS_ENABLED": "false",
+            "MPLBACKEND": "Agg",
+            "GIT_AUTHOR_NAME": "tests",
+            "GIT_AUTHOR_EMAIL": "tests@example.invalid",
+            "GIT_COMMITTER_NAME": "tests",
+            "GIT_COMMITTER_EMAIL": "tests@example.invalid",
+        }
+    )
+    # Executables of this environment (dvc, social-reward) first, as `make` arranges.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+
+
+_hermetic_environment()
+
+
+@dataclass(frozen=True)
+class SimulatedExport:
+    export_dir: Path
+    truth: Path
+
+
+def simulate(out: Path, truth: Path | None, *options: str) -> subprocess.CompletedProcess:
+    """Run `social-reward simulate` as a user would."""
+    command = ["social-reward", "simulate", "--out", str(out), "--workers", "1"]
+    command += ["--truth", str(truth)] if truth else []
+    return run(command + list(options))
+
+
+def run(
+    command: list[str], cwd: Path | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+@pytest.fixture(scope="session")
+def ci_simulate_options() -> list[str]:
+    options = yaml.safe_load(CI_CONFIG.read_text())["simulate"]
+    return [
+        arg for key, value in options.items() for arg in (f"--{key.replace('_', '-')}", str(value))
+    ]
+
+
+@pytest.fixture(scope="session")
+def small_export(tmp_path_factory, ci_simulate_options) -> SimulatedExport:
+    """The CI-sized export with images and truth; shared, so tests must not change it."""
+    root = tmp_path_factory.mktemp("small-export")
+    export = SimulatedExport(root / "data", root / "truth" / "appeal.parquet")
+    simulate(export.export_dir, export.truth, *ci_simulate_options)
+    return export
+
+
+@pytest.fixture(scope="session")
+def metadata_export(tmp_path_factory) -> SimulatedExport:
+    """A larger export without image files, for statistics on the counts."""
+    root = tmp_path_factory.mktemp("metadata-export")
+    export = SimulatedExport(root / "data", root / "truth" / "appeal.parquet")
+    simulate(
+        export.export_dir, export.truth, "--metadata-only", "--users", "6000", "--images", "20000"
+    )
+    return export
+
+
+@pytest.fixture
+def small_project(tmp_path, small_export) -> Path:
+    """A DVC project in tmp_path: this repo's pipeline, CI-sized params and the small export."""
+    from social_reward.config import load_run_config
+
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("dvc.yaml", ".dvcignore"):
+        shutil.copy(REPO_ROOT / name, project / name)
+    shutil.copytree(
+        REPO_ROOT / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    shrunk = load_run_config(CI_CONFIG).apply_to(params)
+    (project / "params.yaml").write_text(yaml.safe_dump(shrunk, sort_keys=False))
+    shutil.copytree(small_export.export_dir, project / "data")
+    shutil.copytree(small_export.truth.parent, project / "truth")
+    run(["git", "init", "-q"], cwd=project)
+    run(["dvc", "init", "-q"], cwd=project)
+    shutil.copy(REPO_ROOT / ".dvc" / "config", project / ".dvc" / "config")
+    run(["dvc", "add", "-q", "data"], cwd=project)
+    return project

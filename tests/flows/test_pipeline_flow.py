@@ -1,0 +1,29 @@
+"""The Prefect flow, run for real against a temporary Prefect server."""
+
+import json
+
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from flows.pipeline import StageFailed, pipeline
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def prefect_server():
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def test_pipeline_flow_runs_every_stage(prefect_server, small_project):
+    outputs = pipeline(small_project)
+    assert len(outputs) == 1
+    metrics = json.loads((small_project / "metrics" / "profile.json").read_text())
+    assert metrics["counts"]["images"] == 900
+
+
+def test_a_failing_stage_fails_the_flow_with_its_message(prefect_server, small_project):
+    (small_project / "data" / "manifest.json").unlink()
+    with pytest.raises(StageFailed, match=r"manifest\.json: file missing"):
+        pipeline(small_project)

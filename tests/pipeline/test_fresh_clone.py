@@ -1,0 +1,72 @@
+"""`make run` from a fresh clone: the README's first command, as a new user runs it."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT, run
+
+pytestmark = pytest.mark.slow
+
+
+def fresh_clone(destination: Path) -> Path:
+    """A clone of this repository holding the working tree's files (committed or not)."""
+    run(["git", "clone", "-q", "--no-hardlinks", str(REPO_ROOT), str(destination)])
+    listed = run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO_ROOT
+    )
+    for name in filter(None, listed.stdout.split("\0")):
+        source = REPO_ROOT / name
+        target = destination / name
+        if source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+        elif target.exists():
+            target.unlink()  # deleted in the working tree
+    return destination
+
+
+def environment_on_top_of_this_one(venv: Path) -> None:
+    """A new virtual environment that sees this one's packages, so `make` installs only the
+    project itself (the full install is what CI's own clean clone exercises)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next(venv.glob("lib/python*/site-packages"))
+    (site / "_outer_environment.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+
+
+def test_make_run_on_a_fresh_clone_recreates_the_versioned_export(tmp_path):
+    clone = fresh_clone(tmp_path / "clone")
+    venv = tmp_path / "venv"
+    environment_on_top_of_this_one(venv)
+    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    result = subprocess.run(["make", "run", f"VENV={venv}"], cwd=clone, env=env,
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    metrics = json.loads((clone / "metrics" / "profile.json").read_text())
+    assert metrics["counts"]["images"] == 6000
+    assert (clone / "plots" / "profile.png").is_file()
+    # The regenerated export is byte for byte the one data.dvc names, and nothing is dirty.
+    for versioned_file in ("data.dvc", "dvc.lock"):
+        assert (clone / versioned_file).read_text() == (REPO_ROOT / versioned_file).read_text()
+    assert json.loads(run(["dvc", "status", "--json"], cwd=clone).stdout) == {}
+    versioned = json.loads((REPO_ROOT / "metrics" / "profile.json").read_text())
+    assert versioned == metrics
+
+    # Were the regenerated export different from data.dvc's, `make` stops, says so and
+    # leaves data.dvc as it was.
+    tampered = (clone / "data.dvc").read_text().replace("md5: ", "md5: 0", 1)
+    (clone / "data.dvc").write_text(tampered)
+    (clone / "data" / "manifest.json").unlink()
+    refused = subprocess.run(["make", "data", f"VENV={venv}"], cwd=clone, env=env,
+                             capture_output=True, text=True)  # fmt: skip
+    assert refused.returncode != 0
+    assert "the regenerated export differs from the one data.dvc names" in refused.stdout
+    assert (clone / "data.dvc").read_text() == tampered
+    assert not (clone / "data" / "manifest.json").exists(), "the next `make run` checks again"
