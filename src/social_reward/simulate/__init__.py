@@ -29,14 +29,17 @@ from social_reward.export import (
     USERS_FILE,
     UTC_TIMESTAMP,
     Manifest,
+    format_utc,
     write_table,
 )
 from social_reward.simulate.config import WorldConfig
 from social_reward.simulate.engagement import KIND_LETTERS, Events, simulate_exposure
-from social_reward.simulate.render import ImageSpec, render_image
+from social_reward.simulate.render import ImageSpec, render_image, specs_from_columns
 from social_reward.simulate.world import (
     SECONDS_PER_DAY,
     ImageBatch,
+    Prompts,
+    Users,
     build_images_of_day,
     build_prompts,
     build_users,
@@ -86,28 +89,28 @@ def _render_chunk(world: WorldConfig, jobs: list[tuple[ImageSpec, str]]) -> None
         render_image(spec, world).save(path, format="PNG", compress_level=6)
 
 
-def _specs(world: WorldConfig, batch: ImageBatch, prompts, users) -> list[ImageSpec]:
+def spec_columns(
+    world: WorldConfig, images: ImageBatch, prompts: Prompts, users: Users
+) -> dict[str, np.ndarray]:
+    """The render specification of every image, column-wise (the fields of ImageSpec)."""
     vocab = world.vocabulary
-    colours, backgrounds = list(vocab.colours), list(vocab.backgrounds)
-    return [
-        ImageSpec(
-            colour=colours[prompts.colour[p]],
-            subject=vocab.subjects[prompts.subject[p]],
-            background=backgrounds[prompts.background[p]],
-            style=vocab.styles[prompts.style[p]],
-            drawn_subject=vocab.subjects[batch.drawn_subject[i]],
-            drawn_style=vocab.styles[batch.drawn_style[i]],
-            colour_match=float(batch.colour_match[i]),
-            hue_shift_sign=float(batch.hue_shift_sign[i]),
-            composition=float(batch.composition[i]),
-            contrast=float(batch.contrast[i]),
-            artifacts=float(batch.artifacts[i]),
-            old_generator=not bool(batch.new_generator[i]),
-            influencer=bool(users.is_influencer[batch.creator[i]]),
-            render_seed=int(batch.render_seed[i]),
-        )
-        for i, p in enumerate(batch.prompt)
-    ]
+    subjects, styles = np.array(vocab.subjects), np.array(vocab.styles)
+    return {
+        "colour": np.array(list(vocab.colours))[prompts.colour[images.prompt]],
+        "subject": subjects[prompts.subject[images.prompt]],
+        "background": np.array(list(vocab.backgrounds))[prompts.background[images.prompt]],
+        "style": styles[prompts.style[images.prompt]],
+        "drawn_subject": subjects[images.drawn_subject],
+        "drawn_style": styles[images.drawn_style],
+        "colour_match": images.colour_match,
+        "hue_shift_sign": images.hue_shift_sign,
+        "composition": images.composition,
+        "contrast": images.contrast,
+        "artifacts": images.artifacts,
+        "old_generator": ~images.new_generator,
+        "influencer": users.is_influencer[images.creator],
+        "render_seed": images.render_seed,
+    }
 
 
 def _concat(batches: list, cls: type) -> object:
@@ -147,7 +150,6 @@ def write_export(
     batches: list[ImageBatch] = []
     event_parts: list[Events] = []
     impressions: list[np.ndarray] = []
-    render_jobs: list[tuple[ImageSpec, str]] = []
     first = 0
     for day in tqdm(range(snapshot_day), desc="simulate: days", unit="day", disable=not progress):
         batch = build_images_of_day(
@@ -171,13 +173,14 @@ def write_export(
     files = pc.binary_join_element_wise(
         "images/", pa.array(day_folders), "/", image_ids, ".png", ""
     )
+    specs = spec_columns(world, images, prompts, users)
     if not metadata_only:
-        specs = [spec for batch in batches for spec in _specs(world, batch, prompts, users)]
-        paths = [str(out_dir / f) for f in files.to_pylist()]
         for folder in sorted(set(day_folders)):
             (out_dir / "images" / folder).mkdir(parents=True, exist_ok=True)
-        render_jobs = list(zip(specs, paths, strict=True))
-        _render_all(world, render_jobs, workers, progress)
+        paths = [str(out_dir / file) for file in files.to_pylist()]
+        _render_all(
+            world, list(zip(specs_from_columns(specs), paths, strict=True)), workers, progress
+        )
 
     variants = pa.array([v for text in prompts.texts for v in surface_variants(text)])
     prompt_texts = variants.take(pa.array(images.prompt * 5 + images.prompt_variant))
@@ -233,13 +236,13 @@ def write_export(
     manifest = manifest_for(world, metadata_only)
     (out_dir / MANIFEST_FILE).write_text(manifest.to_json() + "\n", encoding="utf-8")
     if truth_path is not None:
-        write_truth(world, images, image_ids, users, manifest, truth_path)
+        write_truth(images, image_ids, specs, manifest, truth_path)
     return SimulationSummary(
         users=users.count,
         images=len(images.index),
         remixes=len(remixes_table),
         prompts=prompts.count,
-        exported_at=manifest.to_json(),
+        exported_at=format_utc(manifest.exported_at),
     )
 
 
@@ -266,35 +269,26 @@ def _render_all(
 
 
 def write_truth(
-    world: WorldConfig,
     images: ImageBatch,
     image_ids: pa.Array,
-    users,
+    specs: dict[str, np.ndarray],
     manifest: Manifest,
     truth_path: Path,
 ) -> None:
-    """The ground truth, outside the export: true appeal and the hidden attributes behind it.
+    """The ground truth, outside the export: true appeal, the hidden attributes behind it and
+    each image's render specification (so that evaluation can redraw an image with one
+    confounder's trace toggled).
 
     The export's manifest is stored in the file's metadata, so a reader can tell whether a
     truth file belongs to the export beside it.
     """
-    vocab = world.vocabulary
     table = pa.table(
         {
             "image_id": image_ids,
             "appeal": pa.array(images.appeal, pa.float64()),
-            "colour_match": images.colour_match,
             "subject_match": images.subject_match,
             "style_match": images.style_match,
-            "composition": images.composition,
-            "contrast": images.contrast,
-            "artifacts": images.artifacts,
-            "drawn_subject": pa.array(vocab.subjects).take(pa.array(images.drawn_subject)),
-            "drawn_style": pa.array(vocab.styles).take(pa.array(images.drawn_style)),
-            "hue_shift_sign": images.hue_shift_sign,
-            "old_generator": ~images.new_generator,
-            "influencer": users.is_influencer[images.creator],
-            "render_seed": images.render_seed,
+            **specs,
         }
     )
     metadata = {TRUTH_MANIFEST_KEY: manifest.to_json().encode()}

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import colorsys
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from functools import lru_cache
 
 import numpy as np
@@ -43,6 +44,14 @@ class ImageSpec:
     old_generator: bool  # trace of exposure time
     influencer: bool  # trace of creator reach
     render_seed: int
+
+
+def specs_from_columns(columns: Mapping[str, Sequence]) -> list[ImageSpec]:
+    """ImageSpecs from columns named like its fields (the simulator's, or a truth file's)."""
+    names = [field.name for field in fields(ImageSpec)]
+    # tolist() turns numpy scalars into plain Python values.
+    values = [list(np.asarray(columns[name]).tolist()) for name in names]
+    return [ImageSpec(*row) for row in zip(*values, strict=True)]
 
 
 def signature_box(size: int, world: WorldConfig) -> tuple[slice, slice]:

@@ -86,3 +86,17 @@ def test_unknown_subject_or_style_is_an_error():
         render_image(replace(SPEC, drawn_subject="dragon"), WORLD)
     with pytest.raises(ValueError, match="unknown style"):
         render_image(replace(SPEC, drawn_style="baroque"), WORLD)
+
+
+def test_specs_rebuild_from_a_truth_file_and_redraw_the_same_image(small_export):
+    import pandas as pd
+    from PIL import Image
+
+    from social_reward.simulate.render import specs_from_columns
+
+    truth = pd.read_parquet(small_export.truth).head(5)
+    images = pd.read_parquet(small_export.export_dir / "images.parquet").set_index("image_id")
+    world = WorldConfig(image_size=int(images["width"].iloc[0]))
+    for image_id, spec in zip(truth["image_id"], specs_from_columns(truth), strict=True):
+        stored = np.asarray(Image.open(small_export.export_dir / images.loc[image_id, "file"]))
+        assert np.array_equal(np.asarray(render_image(spec, world)), stored)
