@@ -30,15 +30,25 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="paper-scale-") as scratch:
         out = args.keep or Path(scratch) / "data"
-        command = [sys.executable, "-m", "social_reward.cli", "simulate", "--metadata-only",
-                   "--out", str(out), "--overwrite"]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "social_reward.cli",
+            "simulate",
+            "--metadata-only",
+            "--out",
+            str(out),
+            "--overwrite",
+        ]
         started = time.perf_counter()
         subprocess.run(command, check=True, stderr=subprocess.DEVNULL)
         seconds = time.perf_counter() - started
         # ru_maxrss of the largest finished child, in KiB on Linux.
         peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
-        rows = {name: pq.read_metadata(out / f"{name}.parquet").num_rows
-                for name in ("users", "images", "remixes")}  # fmt: skip
+        rows = {
+            name: pq.read_metadata(out / f"{name}.parquet").num_rows
+            for name in ("users", "images", "remixes")
+        }
     print("paper-scale metadata export (social-reward simulate --metadata-only)")
     for name, count in rows.items():
         print(f"  {name:<8} {count:>12,}")

@@ -28,8 +28,11 @@ def repro(stage: str, project: Path) -> str:
     environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}"
     result = subprocess.run(
         [sys.executable, "-m", "dvc", "repro", stage],
-        cwd=project, env=environment, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=project,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
     get_run_logger().info(result.stdout)
     if result.returncode != 0:
         raise StageFailed(f"stage '{stage}' failed:\n{result.stderr.strip() or result.stdout}")

@@ -64,12 +64,18 @@ def simulate(
     try:
         if config is not None:
             sizes.update(load_run_config(config).simulate.model_dump(exclude_none=True))
-        given = {"seed": seed, "users": users, "images": images, "days": days,
-                 "image_size": image_size}  # fmt: skip
+        given = {
+            "seed": seed,
+            "users": users,
+            "images": images,
+            "days": days,
+            "image_size": image_size,
+        }
         sizes.update({key: value for key, value in given.items() if value is not None})
         world = WorldConfig(**sizes)
-        summary = write_export(world, out, truth, metadata_only=metadata_only, overwrite=overwrite,
-                               workers=workers)  # fmt: skip
+        summary = write_export(
+            world, out, truth, metadata_only=metadata_only, overwrite=overwrite, workers=workers
+        )
     except (FileExistsError, ValueError, ParamsError) as error:
         _fail(error)
     typer.echo(

@@ -133,18 +133,34 @@ def plot_profile(
 
     bins = np.unique(np.round(np.logspace(0, np.log10(max(raw.max(), 1) + 1), 30)))
     axes[0].hist(raw, bins=np.concatenate([[0], bins]), color="#4c72b0")
-    axes[0].set(xscale="symlog", yscale="log", xlabel="raw remixes per image", ylabel="images",
-                title=f"{(raw == 0).mean():.0%} of images never remixed")  # fmt: skip
+    axes[0].set(
+        xscale="symlog",
+        yscale="log",
+        xlabel="raw remixes per image",
+        ylabel="images",
+        title=f"{(raw == 0).mean():.0%} of images never remixed",
+    )
 
     influencer = sample["is_influencer"].astype(bool)
     for mask, label, colour in (
         (~influencer, "creator", "#4c72b0"),
         (influencer, "influencer", "#dd8452"),
     ):
-        axes[1].scatter(sample.loc[mask, "followers"] + 1, sample.loc[mask, "raw_remixes"] + 1,
-                        s=6, alpha=0.4, label=label, color=colour)  # fmt: skip
-    axes[1].set(xscale="log", yscale="log", xlabel="creator followers + 1",
-                ylabel="raw remixes + 1", title="reach")  # fmt: skip
+        axes[1].scatter(
+            sample.loc[mask, "followers"] + 1,
+            sample.loc[mask, "raw_remixes"] + 1,
+            s=6,
+            alpha=0.4,
+            label=label,
+            color=colour,
+        )
+    axes[1].set(
+        xscale="log",
+        yscale="log",
+        xlabel="creator followers + 1",
+        ylabel="raw remixes + 1",
+        title="reach",
+    )
     axes[1].legend(loc="upper left", fontsize=8)
 
     binned = features.assign(
@@ -153,8 +169,11 @@ def plot_profile(
     for generator, group in binned.groupby("generator"):
         trend = (group["raw_remixes"] > 0).groupby(group["bin"]).mean()
         axes[2].plot(trend.index, trend.values, marker=".", label=str(generator))
-    axes[2].set(xlabel="exposure days until the export", ylabel="share remixed at least once",
-                title="exposure and generator")  # fmt: skip
+    axes[2].set(
+        xlabel="exposure days until the export",
+        ylabel="share remixed at least once",
+        title="exposure and generator",
+    )
     axes[2].legend(fontsize=8)
 
     if truth is not None:
@@ -162,8 +181,12 @@ def plot_profile(
         axes[3].scatter(
             joined["appeal"], joined["raw_remixes"] + 1, s=6, alpha=0.4, color="#55a868"
         )
-        axes[3].set(yscale="log", xlabel="true appeal", ylabel="raw remixes + 1",
-                    title="what the community likes")  # fmt: skip
+        axes[3].set(
+            yscale="log",
+            xlabel="true appeal",
+            ylabel="raw remixes + 1",
+            title="what the community likes",
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=90)
     plt.close(figure)

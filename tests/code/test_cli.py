@@ -7,20 +7,48 @@ def test_simulate_refuses_a_non_empty_folder_then_overwrites(tmp_path):
     out = tmp_path / "data"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    refused = run(["social-reward", "simulate", "--out", str(out), "--images", "20", "--users",
-                   "10", "--days", "5", "--image-size", "16"], check=False)  # fmt: skip
+    refused = run(
+        [
+            "social-reward",
+            "simulate",
+            "--out",
+            str(out),
+            "--images",
+            "20",
+            "--users",
+            "10",
+            "--days",
+            "5",
+            "--image-size",
+            "16",
+        ],
+        check=False,
+    )
     assert refused.returncode == 1
     assert "is not empty; pass --overwrite" in refused.stderr
     assert (out / "keep.txt").read_text() == "mine"
-    done = simulate(out, None, "--images", "20", "--users", "10", "--days", "5",
-                    "--image-size", "16", "--overwrite")  # fmt: skip
+    done = simulate(
+        out,
+        None,
+        "--images",
+        "20",
+        "--users",
+        "10",
+        "--days",
+        "5",
+        "--image-size",
+        "16",
+        "--overwrite",
+    )
     assert "20 images" in done.stdout
     assert not (out / "keep.txt").exists()
 
 
 def test_simulate_rejects_bad_sizes_with_the_rule(tmp_path):
-    result = run(["social-reward", "simulate", "--out", str(tmp_path / "d"), "--image-size", "4"],
-                 check=False)  # fmt: skip
+    result = run(
+        ["social-reward", "simulate", "--out", str(tmp_path / "d"), "--image-size", "4"],
+        check=False,
+    )
     assert result.returncode == 1
     assert "image_size" in result.stderr and "greater than or equal to 16" in result.stderr
 

@@ -45,8 +45,9 @@ def test_make_run_on_a_fresh_clone_recreates_the_versioned_export(tmp_path):
     venv = tmp_path / "venv"
     environment_on_top_of_this_one(venv)
     env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
-    result = subprocess.run(["make", "run", f"VENV={venv}"], cwd=clone, env=env,
-                            capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        ["make", "run", f"VENV={venv}"], cwd=clone, env=env, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     metrics = json.loads((clone / "metrics" / "profile.json").read_text())
@@ -64,8 +65,9 @@ def test_make_run_on_a_fresh_clone_recreates_the_versioned_export(tmp_path):
     tampered = (clone / "data.dvc").read_text().replace("md5: ", "md5: 0", 1)
     (clone / "data.dvc").write_text(tampered)
     (clone / "data" / "manifest.json").unlink()
-    refused = subprocess.run(["make", "data", f"VENV={venv}"], cwd=clone, env=env,
-                             capture_output=True, text=True)  # fmt: skip
+    refused = subprocess.run(
+        ["make", "data", f"VENV={venv}"], cwd=clone, env=env, capture_output=True, text=True
+    )
     assert refused.returncode != 0
     assert "the regenerated export differs from the one data.dvc names" in refused.stdout
     assert (clone / "data.dvc").read_text() == tampered

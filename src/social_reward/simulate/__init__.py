@@ -153,9 +153,15 @@ def write_export(
     first = 0
     for day in tqdm(range(snapshot_day), desc="simulate: days", unit="day", disable=not progress):
         batch = build_images_of_day(
-            world, day, int(per_day[day]), first, users, prompts,
-            creation_cumulative, prompt_cumulative,
-        )  # fmt: skip
+            world,
+            day,
+            int(per_day[day]),
+            first,
+            users,
+            prompts,
+            creation_cumulative,
+            prompt_cumulative,
+        )
         first += len(batch)
         exposure = simulate_exposure(
             world, batch, day, snapshot_day, users, prompts, remix_cumulative

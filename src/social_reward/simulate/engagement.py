@@ -65,9 +65,14 @@ def _feed_mass(tau: float, a0: np.ndarray, a1: np.ndarray) -> np.ndarray:
 
 
 def simulate_exposure(
-    world: WorldConfig, batch: ImageBatch, day: int, snapshot_day: int, users: Users,
-    prompts: Prompts, remix_cumulative: np.ndarray,
-) -> Exposure:  # fmt: skip
+    world: WorldConfig,
+    batch: ImageBatch,
+    day: int,
+    snapshot_day: int,
+    users: Users,
+    prompts: Prompts,
+    remix_cumulative: np.ndarray,
+) -> Exposure:
     cfg = world.engagement
     tau = cfg.feed_half_life_days / math.log(2)
     floor = cfg.long_tail_share

@@ -83,9 +83,21 @@ def _polygon(subject: str) -> np.ndarray | None:
     if subject == "cross":
         a, b = 0.3, 0.95
         return np.array(
-            [[-a, -b], [a, -b], [a, -a], [b, -a], [b, a], [a, a],
-             [a, b], [-a, b], [-a, a], [-b, a], [-b, -a], [-a, -a]]
-        )  # fmt: skip
+            [
+                [-a, -b],
+                [a, -b],
+                [a, -a],
+                [b, -a],
+                [b, a],
+                [a, a],
+                [a, b],
+                [-a, b],
+                [-a, a],
+                [-b, a],
+                [-b, -a],
+                [-a, -a],
+            ]
+        )
     if subject == "heart":
         t = np.linspace(0, 2 * math.pi, 64, endpoint=False)
         x = 16 * np.sin(t) ** 3
@@ -112,10 +124,14 @@ def _shape_mask(subject: str, size: int, centre: np.ndarray, radius: float, angl
         draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=255)
         shift = _rotate(np.array([[0.5 * radius, -0.25 * radius]]), angle)[0]
         draw.ellipse(
-            [cx + shift[0] - radius, cy + shift[1] - radius,
-             cx + shift[0] + radius, cy + shift[1] + radius],
+            [
+                cx + shift[0] - radius,
+                cy + shift[1] - radius,
+                cx + shift[0] + radius,
+                cy + shift[1] + radius,
+            ],
             fill=0,
-        )  # fmt: skip
+        )
     else:
         raise ValueError(f"unknown subject {subject!r}")
     return mask
@@ -188,8 +204,10 @@ def render_image(spec: ImageSpec, world: WorldConfig) -> Image.Image:
     noise = rng.normal(0.0, 1.0, (size, size, 3))
 
     bg = np.array(vocab.backgrounds[spec.background], dtype=np.float64)
-    hue = (vocab.colours[spec.colour] + spec.hue_shift_sign * (1 - spec.colour_match)
-           * world.attributes.max_hue_shift) % 1.0  # fmt: skip
+    hue = (
+        vocab.colours[spec.colour]
+        + spec.hue_shift_sign * (1 - spec.colour_match) * world.attributes.max_hue_shift
+    ) % 1.0
     fg = np.array(colorsys.hsv_to_rgb(hue, 0.85, 0.95)) * 255
     fg = bg + (fg - bg) * (0.2 + 0.8 * spec.contrast)
 

@@ -8,10 +8,21 @@ from social_reward.simulate.render import SIGNATURE_COLOUR, ImageSpec, render_im
 
 WORLD = WorldConfig(image_size=64)
 SPEC = ImageSpec(
-    colour="red", subject="star", background="navy", style="flat", drawn_subject="star",
-    drawn_style="flat", colour_match=1.0, hue_shift_sign=1.0, composition=0.9, contrast=0.9,
-    artifacts=0.0, old_generator=False, influencer=False, render_seed=7,
-)  # fmt: skip
+    colour="red",
+    subject="star",
+    background="navy",
+    style="flat",
+    drawn_subject="star",
+    drawn_style="flat",
+    colour_match=1.0,
+    hue_shift_sign=1.0,
+    composition=0.9,
+    contrast=0.9,
+    artifacts=0.0,
+    old_generator=False,
+    influencer=False,
+    render_seed=7,
+)
 
 
 def pixels(spec: ImageSpec, world: WorldConfig = WORLD) -> np.ndarray:
