@@ -34,7 +34,10 @@ def simulate(
         typer.Option(help="Where to write the ground truth (outside the export); none if omitted."),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Same seed and options, same bytes [0].")] = None,
-    users: Annotated[int | None, typer.Option(help="Accounts at the export moment.")] = None,
+    users: Annotated[
+        int | None,
+        typer.Option(help="Accounts at the export moment (those who appear are listed)."),
+    ] = None,
     images: Annotated[int | None, typer.Option(help="Images published over the period.")] = None,
     days: Annotated[
         int | None, typer.Option(help="Days from the platform's start to the export.")

@@ -35,6 +35,10 @@ ROW_RULES = {
     "images.image_id unique": "SELECT count(*) - count(DISTINCT image_id) FROM images",
     "remixes.remix_id unique": "SELECT count(*) - count(DISTINCT remix_id) FROM remixes",
     "users.user_id unique": "SELECT count(*) - count(DISTINCT user_id) FROM users",
+    "users appear in images or remixes": (
+        "SELECT count(*) FROM users WHERE user_id NOT IN "
+        "(SELECT creator_id FROM images UNION SELECT remixer_id FROM remixes)"
+    ),
     "images.creator_id in users": (
         "SELECT count(*) FROM images WHERE creator_id NOT IN (SELECT user_id FROM users)"
     ),
@@ -145,11 +149,7 @@ def test_a_later_export_extends_the_same_community(tmp_path):
     world = WorldConfig(users=60, images=150, days=12, image_size=16, snapshot_day=18)
     write_export(world, tmp_path / "late", None, metadata_only=True, overwrite=True, progress=False)
     cut = read_manifest(tmp_path / "early").exported_at
-    for file, column in (
-        (IMAGES_FILE, "published_at"),
-        (REMIXES_FILE, "remixed_at"),
-        (USERS_FILE, "joined_at"),
-    ):
+    for file, column in ((IMAGES_FILE, "published_at"), (REMIXES_FILE, "remixed_at")):
         early = pd.read_parquet(tmp_path / "early" / file).drop(
             columns="impressions", errors="ignore"
         )
@@ -159,6 +159,11 @@ def test_a_later_export_extends_the_same_community(tmp_path):
         assert len(late) > len(early), file
         prefix = late[late[column] < pd.Timestamp(cut)].reset_index(drop=True)
         pd.testing.assert_frame_equal(prefix, early)
+    early_users = pd.read_parquet(tmp_path / "early" / USERS_FILE)
+    late_users = pd.read_parquet(tmp_path / "late" / USERS_FILE)
+    assert len(late_users) > len(early_users)
+    kept = late_users[late_users["user_id"].isin(early_users["user_id"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, early_users)
 
 
 @pytest.fixture(scope="module")

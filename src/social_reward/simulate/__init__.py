@@ -228,12 +228,14 @@ def write_export(
             "remixed_at": _timestamps(world, events.at),
         }
     )
+    # The contract's users table: one row per user who appears in either table.
+    active = np.unique(np.concatenate([images.creator, events.remixer]))
     users_table = pa.table(
         {
-            "user_id": _ids("usr", np.arange(users.count), 7),
-            "followers": pa.array(users.followers),
-            "is_influencer": pa.array(users.is_influencer),
-            "joined_at": _timestamps(world, users.joined_at),
+            "user_id": _ids("usr", active, 7),
+            "followers": pa.array(users.followers[active]),
+            "is_influencer": pa.array(users.is_influencer[active]),
+            "joined_at": _timestamps(world, users.joined_at[active]),
         }
     )
     write_table(images_table, out_dir / IMAGES_FILE)
@@ -244,7 +246,7 @@ def write_export(
     if truth_path is not None:
         write_truth(images, image_ids, specs, manifest, truth_path)
     return SimulationSummary(
-        users=users.count,
+        users=len(users_table),
         images=len(images.index),
         remixes=len(remixes_table),
         prompts=prompts.count,
