@@ -60,9 +60,9 @@ def simulate(out: Path, truth: Path | None, *options: str) -> subprocess.Complet
 
 
 def run(
-    command: list[str], cwd: Path | None = None, check: bool = True
+    command: list[str], cwd: Path | None = None, check: bool = True, env: dict | None = None
 ) -> subprocess.CompletedProcess:
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(
             f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
