@@ -36,7 +36,7 @@ from social_reward.simulate.config import WorldConfig
 from social_reward.simulate.engagement import KIND_LETTERS, Events, simulate_exposure
 from social_reward.simulate.render import ImageSpec, render_image, specs_from_columns
 from social_reward.simulate.world import (
-    SECONDS_PER_DAY,
+    SURFACE_VARIANTS,
     ImageBatch,
     Prompts,
     Users,
@@ -49,6 +49,7 @@ from social_reward.simulate.world import (
 from social_reward.truth import TRUTH_MANIFEST_KEY
 
 IMAGES_PER_RENDER_TASK = 256
+ID_DIGITS = 7  # ids such as img0001234, usr0000042
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,8 @@ class SimulationSummary:
     exported_at: str
 
 
-def _ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
-    digits = pc.utf8_lpad(pc.cast(pa.array(numbers, pa.int64()), pa.string()), width, "0")
+def _ids(prefix: str, numbers: np.ndarray) -> pa.Array:
+    digits = pc.utf8_lpad(pc.cast(pa.array(numbers, pa.int64()), pa.string()), ID_DIGITS, "0")
     return pc.binary_join_element_wise(prefix, digits, "")
 
 
@@ -128,28 +129,28 @@ def prepare_output(out_dir: Path, overwrite: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
 
 
-def write_export(
-    world: WorldConfig,
-    out_dir: Path,
-    truth_path: Path | None,
-    metadata_only: bool = False,
-    overwrite: bool = False,
-    workers: int | None = None,
-    progress: bool = True,
-) -> SimulationSummary:
-    prepare_output(out_dir, overwrite)
+@dataclass
+class _Community:
+    """Everything drawn for one export, before it becomes tables."""
+
+    users: Users
+    prompts: Prompts
+    images: ImageBatch
+    events: Events
+    impressions: np.ndarray
+
+
+def _simulate_days(world: WorldConfig, progress: bool) -> _Community:
     snapshot_day = world.export_day
-    growth = world.engagement.traffic_growth_per_day
     users = build_users(world, snapshot_day)
     prompts = build_prompts(world)
     creation_cumulative = np.cumsum(users.creation_weight)
     remix_cumulative = np.cumsum(users.remix_weight)
     prompt_cumulative = np.cumsum(prompts.popularity)
+    growth = world.engagement.traffic_growth_per_day
     per_day = daily_counts(world.images, world.days, snapshot_day, growth)
-
     batches: list[ImageBatch] = []
-    event_parts: list[Events] = []
-    impressions: list[np.ndarray] = []
+    exposures = []
     first = 0
     for day in tqdm(range(snapshot_day), desc="simulate: days", unit="day", disable=not progress):
         batch = build_images_of_day(
@@ -163,93 +164,118 @@ def write_export(
             prompt_cumulative,
         )
         first += len(batch)
-        exposure = simulate_exposure(
-            world, batch, day, snapshot_day, users, prompts, remix_cumulative
-        )
         batches.append(batch)
-        event_parts.append(exposure.events)
-        impressions.append(exposure.impressions)
-    images = _concat(batches, ImageBatch)
-    events = _concat(event_parts, Events)
-
-    image_ids = _ids("img", images.index, 7)
-    day_folders = pc.strftime(_timestamps(world, images.published_at), format="%Y-%m-%d").to_numpy(
-        zero_copy_only=False
-    )
-    files = pc.binary_join_element_wise(
-        "images/", pa.array(day_folders), "/", image_ids, ".png", ""
-    )
-    specs = spec_columns(world, images, prompts, users)
-    if not metadata_only:
-        for folder in sorted(set(day_folders)):
-            (out_dir / "images" / folder).mkdir(parents=True, exist_ok=True)
-        paths = [str(out_dir / file) for file in files.to_pylist()]
-        _render_all(
-            world, list(zip(specs_from_columns(specs), paths, strict=True)), workers, progress
+        exposures.append(
+            simulate_exposure(world, batch, day, snapshot_day, users, prompts, remix_cumulative)
         )
+    events = _concat([exposure.events for exposure in exposures], Events)
+    order = np.lexsort((events.sequence, events.group, events.kind, events.image, events.at))
+    return _Community(
+        users=users,
+        prompts=prompts,
+        images=_concat(batches, ImageBatch),
+        events=Events(*(getattr(events, name)[order] for name in Events.__dataclass_fields__)),
+        impressions=np.concatenate([exposure.impressions for exposure in exposures]),
+    )
 
+
+def _images_table(world: WorldConfig, community: _Community) -> pa.Table:
+    images, prompts = community.images, community.prompts
+    image_ids = _ids("img", images.index)
+    published = _timestamps(world, images.published_at)
+    day_folders = pc.strftime(published, format="%Y-%m-%d")
+    files = pc.binary_join_element_wise("images/", day_folders, "/", image_ids, ".png", "")
     variants = pa.array([v for text in prompts.texts for v in surface_variants(text)])
-    prompt_texts = variants.take(pa.array(images.prompt * 5 + images.prompt_variant))
+    typed = variants.take(pa.array(images.prompt * SURFACE_VARIANTS + images.prompt_variant))
     generator = pa.array(world.generator.versions, pa.string()).take(
         pa.array(images.new_generator.astype(np.int64))
     )
-    all_impressions = np.concatenate(impressions)
-    images_table = pa.table(
+    sides = pa.array(np.full(len(images), world.image_size, np.int64))
+    impressions = community.impressions
+    return pa.table(
         {
             "image_id": image_ids,
-            "creator_id": _ids("usr", images.creator, 7),
-            "prompt": prompt_texts,
+            "creator_id": _ids("usr", images.creator),
+            "prompt": typed,
             "generator": generator,
-            "published_at": _timestamps(world, images.published_at),
+            "published_at": published,
             "file": files,
-            "width": pa.array(np.full(len(images.index), world.image_size, np.int64)),
-            "height": pa.array(np.full(len(images.index), world.image_size, np.int64)),
+            "width": sides,
+            "height": sides,
             "impressions": pa.array(
-                np.nan_to_num(all_impressions).astype(np.int64), mask=np.isnan(all_impressions)
+                np.nan_to_num(impressions).astype(np.int64), mask=np.isnan(impressions)
             ),
         }
     )
 
-    order = np.lexsort((events.sequence, events.group, events.kind, events.image, events.at))
-    events = Events(*(getattr(events, name)[order] for name in Events.__dataclass_fields__))
+
+def _remixes_table(world: WorldConfig, events: Events) -> pa.Table:
     kind_letters = pa.array(KIND_LETTERS).take(pa.array(events.kind.astype(np.int64)))
     remix_ids = pc.binary_join_element_wise(
-        _ids("rmx", events.image, 7),
+        _ids("rmx", events.image),
         kind_letters,
         pc.cast(pa.array(events.group), pa.string()),
         pc.cast(pa.array(events.sequence), pa.string()),
         "-",
     )
-    remixes_table = pa.table(
+    return pa.table(
         {
             "remix_id": remix_ids,
-            "source_image_id": _ids("img", events.image, 7),
-            "remixer_id": _ids("usr", events.remixer, 7),
+            "source_image_id": _ids("img", events.image),
+            "remixer_id": _ids("usr", events.remixer),
             "remixed_at": _timestamps(world, events.at),
         }
     )
+
+
+def _users_table(world: WorldConfig, community: _Community) -> pa.Table:
     # The contract's users table: one row per user who appears in either table.
-    active = np.unique(np.concatenate([images.creator, events.remixer]))
-    users_table = pa.table(
+    users = community.users
+    active = np.unique(np.concatenate([community.images.creator, community.events.remixer]))
+    return pa.table(
         {
-            "user_id": _ids("usr", active, 7),
+            "user_id": _ids("usr", active),
             "followers": pa.array(users.followers[active]),
             "is_influencer": pa.array(users.is_influencer[active]),
             "joined_at": _timestamps(world, users.joined_at[active]),
         }
     )
+
+
+def write_export(
+    world: WorldConfig,
+    out_dir: Path,
+    truth_path: Path | None,
+    metadata_only: bool = False,
+    overwrite: bool = False,
+    workers: int | None = None,
+    progress: bool = True,
+) -> SimulationSummary:
+    """Simulate the community and write its export to `out_dir` (and its truth, if asked)."""
+    prepare_output(out_dir, overwrite)
+    community = _simulate_days(world, progress)
+    images_table = _images_table(world, community)
+    remixes_table = _remixes_table(world, community.events)
+    users_table = _users_table(world, community)
+    specs = spec_columns(world, community.images, community.prompts, community.users)
+    if not metadata_only:
+        files = images_table["file"].to_pylist()
+        for folder in sorted({str(Path(file).parent) for file in files}):
+            (out_dir / folder).mkdir(parents=True, exist_ok=True)
+        jobs = list(zip(specs_from_columns(specs), [str(out_dir / f) for f in files], strict=True))
+        _render_all(world, jobs, workers, progress)
     write_table(images_table, out_dir / IMAGES_FILE)
     write_table(remixes_table, out_dir / REMIXES_FILE)
     write_table(users_table, out_dir / USERS_FILE)
     manifest = manifest_for(world, metadata_only)
     (out_dir / MANIFEST_FILE).write_text(manifest.to_json() + "\n", encoding="utf-8")
     if truth_path is not None:
-        write_truth(images, image_ids, specs, manifest, truth_path)
+        write_truth(community.images, images_table["image_id"], specs, manifest, truth_path)
     return SimulationSummary(
         users=len(users_table),
-        images=len(images.index),
+        images=len(images_table),
         remixes=len(remixes_table),
-        prompts=prompts.count,
+        prompts=community.prompts.count,
         exported_at=format_utc(manifest.exported_at),
     )
 
@@ -278,7 +304,7 @@ def _render_all(
 
 def write_truth(
     images: ImageBatch,
-    image_ids: pa.Array,
+    image_ids: pa.ChunkedArray,
     specs: dict[str, np.ndarray],
     manifest: Manifest,
     truth_path: Path,
@@ -304,4 +330,4 @@ def write_truth(
     pq.write_table(table.replace_schema_metadata(metadata), truth_path, compression="zstd")
 
 
-__all__ = ["SECONDS_PER_DAY", "SimulationSummary", "WorldConfig", "write_export"]
+__all__ = ["SimulationSummary", "WorldConfig", "write_export"]

@@ -22,6 +22,7 @@ STREAM_PROMPTS = 2
 STREAM_IMAGES = 3
 STREAM_LIFETIME = 4
 STREAM_VIEWS = 5
+SURFACE_VARIANTS = 5  # ways one caption is typed, see surface_variants()
 
 
 def stream(seed: int, *key: int) -> np.random.Generator:
@@ -234,7 +235,9 @@ def build_images_of_day(
         np.searchsorted(prompt_cumulative, rng.random(count), side="right"), prompts.count - 1
     )
     variant = np.where(
-        rng.random(count) < world.prompt_surface_variation, rng.integers(1, 5, count), 0
+        rng.random(count) < world.prompt_surface_variation,
+        rng.integers(1, SURFACE_VARIANTS, count),
+        0,
     )
     new_generator = rng.random(count) < new_generator_share(world, published / SECONDS_PER_DAY)
 

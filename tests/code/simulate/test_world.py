@@ -3,6 +3,7 @@ import numpy as np
 from social_reward.duck import connect
 from social_reward.simulate.config import WorldConfig
 from social_reward.simulate.world import (
+    SURFACE_VARIANTS,
     build_prompts,
     daily_counts,
     pick_weighted,
@@ -39,7 +40,7 @@ def test_prompt_pool_is_unique_popularity_ranked_and_paper_sized():
 def test_surface_variants_normalise_to_one_prompt_in_sql():
     text = "a red star on a navy background, striped style, 4k"
     variants = surface_variants(text)
-    assert len(set(variants)) == len(variants)
+    assert len(set(variants)) == len(variants) == SURFACE_VARIANTS
     connection = connect()
     normalised = {
         connection.execute("SELECT normalise_prompt(?)", [variant]).fetchall()[0][0]
