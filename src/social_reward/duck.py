@@ -7,6 +7,8 @@ from pathlib import Path
 
 import duckdb
 
+from social_reward.export import IMAGES_FILE, REMIXES_FILE, USERS_FILE
+
 SQL_PACKAGE = "social_reward.sql"
 
 
@@ -27,6 +29,12 @@ def connect(
     connection = duckdb.connect(config=config)
     connection.execute(read_sql("macros.sql"))
     return connection
+
+
+def register_export(connection: duckdb.DuckDBPyConnection, export_dir: Path) -> None:
+    """Expose an export's three tables as the views `images`, `remixes` and `users`."""
+    for view, file in (("images", IMAGES_FILE), ("remixes", REMIXES_FILE), ("users", USERS_FILE)):
+        register_parquet(connection, view, export_dir / file)
 
 
 def register_parquet(connection: duckdb.DuckDBPyConnection, name: str, path: Path) -> None:

@@ -19,16 +19,11 @@ import numpy as np
 import pandas as pd
 
 from social_reward.config import ProfileConfig
-from social_reward.duck import connect, read_sql, register_parquet
-from social_reward.export import (
-    IMAGES_FILE,
-    REMIXES_FILE,
-    USERS_FILE,
-    Manifest,
-    read_manifest,
-)
+from social_reward.duck import connect, read_sql, register_export
+from social_reward.export import Manifest, read_manifest
 from social_reward.truth import read_truth
 
+TABLE_SIZES_SQL = "SELECT (SELECT count(*) FROM remixes), (SELECT count(*) FROM users)"
 DIGITS = 4  # metrics are rounded so that reruns on the same export give the same file
 
 
@@ -44,14 +39,11 @@ def _round(value: float) -> float:
 def image_features(export_dir: Path, manifest: Manifest) -> tuple[pd.DataFrame, int, int]:
     """One row per image (raw remixes, collective remixes, confounders), and the table sizes."""
     connection = connect()
-    for view, file in (("images", IMAGES_FILE), ("remixes", REMIXES_FILE), ("users", USERS_FILE)):
-        register_parquet(connection, view, export_dir / file)
+    register_export(connection, export_dir)
     features = connection.execute(
         read_sql("profile.sql"), {"exported_at": manifest.exported_at}
     ).df()
-    remix_count, user_count = connection.execute(
-        "SELECT (SELECT count(*) FROM remixes), (SELECT count(*) FROM users)"
-    ).fetchall()[0]
+    remix_count, user_count = connection.execute(TABLE_SIZES_SQL).fetchall()[0]
     return features, int(remix_count), int(user_count)
 
 

@@ -2,44 +2,18 @@
 
 from tests.conftest import CI_CONFIG, run, simulate
 
+TINY = ("--images", "20", "--users", "10", "--days", "5", "--image-size", "16")
+
 
 def test_simulate_refuses_a_non_empty_folder_then_overwrites(tmp_path):
     out = tmp_path / "data"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    refused = run(
-        [
-            "social-reward",
-            "simulate",
-            "--out",
-            str(out),
-            "--images",
-            "20",
-            "--users",
-            "10",
-            "--days",
-            "5",
-            "--image-size",
-            "16",
-        ],
-        check=False,
-    )
+    refused = run(["social-reward", "simulate", "--out", str(out), *TINY], check=False)
     assert refused.returncode == 1
     assert "is not empty; pass --overwrite" in refused.stderr
     assert (out / "keep.txt").read_text() == "mine"
-    done = simulate(
-        out,
-        None,
-        "--images",
-        "20",
-        "--users",
-        "10",
-        "--days",
-        "5",
-        "--image-size",
-        "16",
-        "--overwrite",
-    )
+    done = simulate(out, None, *TINY, "--overwrite")
     assert "20 images" in done.stdout
     assert not (out / "keep.txt").exists()
 

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from social_reward.duck import connect, register_parquet
+from social_reward.duck import connect, register_export
 from social_reward.export import (
     IMAGES_FILE,
     MAX_PROMPT_CHARS,
@@ -78,8 +78,7 @@ def contract_violations(export_dir: Path, check_files: bool = True) -> dict[str,
             ok = field.name in found.names and found.field(field.name).type == field.type
             violations[f"{file}: column {field.name} of type {field.type}"] = 0 if ok else 1
     connection = connect()
-    for view, file in (("images", IMAGES_FILE), ("remixes", REMIXES_FILE), ("users", USERS_FILE)):
-        register_parquet(connection, view, export_dir / file)
+    register_export(connection, export_dir)
     for rule, query in ROW_RULES.items():
         parameters = {"exported_at": manifest.exported_at} if "$exported_at" in query else {}
         violations[rule] = connection.execute(query, parameters).fetchall()[0][0]

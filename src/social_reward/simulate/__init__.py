@@ -257,7 +257,12 @@ def write_export(
     images_table = _images_table(world, community)
     remixes_table = _remixes_table(world, community.events)
     users_table = _users_table(world, community)
-    specs = spec_columns(world, community.images, community.prompts, community.users)
+    needs_specs = not metadata_only or truth_path is not None
+    specs = (
+        spec_columns(world, community.images, community.prompts, community.users)
+        if needs_specs
+        else {}
+    )
     if not metadata_only:
         files = images_table["file"].to_pylist()
         for folder in sorted({str(Path(file).parent) for file in files}):
