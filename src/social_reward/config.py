@@ -6,10 +6,12 @@ so a change to it reruns exactly that stage.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 DEFAULT_PARAMS = Path("params.yaml")
 
@@ -30,10 +32,91 @@ class ProfileConfig(Section):
     seed: int = 0  # which images the scatter panels sample
 
 
+class ValidateConfig(Section):
+    """Stage `validate`: the contract's rules (expectations/*.json) run with Great Expectations."""
+
+    export_dir: Path = Path("data")
+    expectations_dir: Path = Path("expectations")
+    validated_dir: Path = Path("artifacts/validated")
+    quarantine_dir: Path = Path("artifacts/quarantine")
+    report: Path = Path("reports/validate/index.html")
+    metrics: Path = Path("metrics/validate.json")
+    # The gate: a table with a larger share of quarantined rows stops the pipeline.
+    max_quarantine_share: float = Field(0.05, ge=0.0, le=1.0)
+    decode_workers: int = Field(2, gt=0)  # threads that open and decode the image files
+    sample_rows: int = Field(5, gt=0)  # offending rows quoted per rule in errors and the report
+
+
+class SplitShares(Section):
+    """Shares of prompt groups per split; the test split takes what is left."""
+
+    train: float = Field(0.7, gt=0.0, lt=1.0)
+    val: float = Field(0.15, ge=0.0, lt=1.0)
+
+    @property
+    def hand_size(self) -> int:
+        """Prompts dealt out together, so that the smallest split gets one of each hand."""
+        smallest = min(
+            share for share in (self.train, self.val, 1 - self.train - self.val) if share
+        )
+        return math.ceil(1 / smallest - 1e-9)
+
+    @model_validator(mode="after")
+    def _leave_a_test_split(self) -> SplitShares:
+        if self.train + self.val >= 1.0:
+            raise ValueError(f"train + val must leave a test split, got {self.train + self.val}")
+        return self
+
+
+class PairsConfig(Section):
+    """Stage `pairs`: preference pairs (prompt, positive image, negative image) in DuckDB."""
+
+    validated_dir: Path = Path("artifacts/validated")
+    out_dir: Path = Path("artifacts/pairs")
+    metrics: Path = Path("metrics/pairs.json")
+    truth: Path = Path("truth/appeal.parquet")  # agreement with it is reported when it exists
+    mode: Literal["debiased", "naive"] = "debiased"
+    min_collective_remixes: int = Field(2, ge=1)  # distinct remixers other than the creator
+    min_exposure_days: float = Field(7.0, ge=0.0)  # a negative had this long to be remixed ...
+    min_impressions: int = Field(100, ge=0)  # ... and was shown this often, where logged
+    max_publication_gap_days: float = Field(7.0, gt=0.0)
+    reach_bucket_width: float = Field(1.0, gt=0.0)  # in log2(1 + followers): 1.0 = doubling
+    match_generator: bool = True
+    max_pairs_per_image: int = Field(10, gt=0)
+    max_pairs_per_prompt: int = Field(200, gt=0)
+    splits: SplitShares = SplitShares()
+    seed: int = 0  # hash-based draws: sampling and splits
+    threads: int | None = Field(None, gt=0)  # DuckDB threads (default: all cores)
+    memory_limit: str = "3GB"  # DuckDB spills to disk beyond this
+
+
+class DriftConfig(Section):
+    """Stage `drift`: the export against the production model's reference, with Evidently."""
+
+    validated_dir: Path = Path("artifacts/validated")
+    features: Path = Path("artifacts/drift/features.parquet")  # this export's feature table
+    # Stored with the production model; until one exists, the stage passes.
+    reference: Path = Path("models/production/drift_reference.parquet")
+    report_dir: Path = Path("reports/drift")
+    metrics: Path = Path("metrics/drift.json")
+    # Distances, not p-values: their meaning does not change with sample size.
+    numeric_method: Literal["wasserstein", "psi", "kl_div", "ed"] = "wasserstein"
+    categorical_method: Literal["jensenshannon", "psi", "kl_div", "hellinger"] = "jensenshannon"
+    threshold: float = Field(0.1, gt=0.0)
+    max_drift_share: float = Field(0.3, ge=0.0, le=1.0)  # the gate
+    allow_drift: bool = False  # a recorded, deliberate override of the gate
+    topic_words: int = Field(30, gt=0)  # most frequent prompt words compared; others pooled
+    decode_workers: int = Field(2, gt=0)
+    seed: int = 0
+
+
 class Params(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     profile: ProfileConfig = ProfileConfig()
+    validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
+    pairs: PairsConfig = PairsConfig()
+    drift: DriftConfig = DriftConfig()
 
 
 class ParamsError(ValueError):

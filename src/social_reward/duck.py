@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
 
@@ -35,6 +36,14 @@ def register_export(connection: duckdb.DuckDBPyConnection, export_dir: Path) -> 
     """Expose an export's three tables as the views `images`, `remixes` and `users`."""
     for view, file in (("images", IMAGES_FILE), ("remixes", REMIXES_FILE), ("users", USERS_FILE)):
         register_parquet(connection, view, export_dir / file)
+
+
+def create_image_features(connection: duckdb.DuckDBPyConnection, exported_at: datetime) -> None:
+    """Create the table `image_features` (sql/image_features.sql) from the registered export."""
+    query = read_sql("image_features.sql").strip().rstrip(";")
+    connection.execute(
+        f"CREATE OR REPLACE TABLE image_features AS {query}", {"exported_at": exported_at}
+    )
 
 
 def register_parquet(connection: duckdb.DuckDBPyConnection, name: str, path: Path) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from social_reward.config import ProfileConfig
-from social_reward.duck import connect, read_sql, register_export
+from social_reward.duck import connect, create_image_features, register_export
 from social_reward.export import Manifest, read_manifest
 from social_reward.truth import read_truth
 
@@ -40,9 +40,8 @@ def image_features(export_dir: Path, manifest: Manifest) -> tuple[pd.DataFrame, 
     """One row per image (raw remixes, collective remixes, confounders), and the table sizes."""
     connection = connect()
     register_export(connection, export_dir)
-    features = connection.execute(
-        read_sql("profile.sql"), {"exported_at": manifest.exported_at}
-    ).df()
+    create_image_features(connection, manifest.exported_at)
+    features = connection.execute("SELECT * FROM image_features ORDER BY image_id").df()
     remix_count, user_count = connection.execute(TABLE_SIZES_SQL).fetchall()[0]
     return features, int(remix_count), int(user_count)
 

@@ -1,0 +1,197 @@
+"""Stage `pairs`: preference pairs (prompt, positive image, negative image) in DuckDB.
+
+All the work is set-based SQL in `sql/`: per-image engagement features
+(`image_features.sql`), candidate pairs with the confounders cancelled
+(`pair_candidates_debiased.sql`) or, for the ablation, from raw counts
+(`pair_candidates_naive.sql`), then capped, hash-drawn samples and prompt-level splits
+(`pairs_sample.sql`). Writes `artifacts/pairs/{train,val,test}.parquet` and
+`metrics/pairs.json`: counts, confounder balance and, on a simulated export with a truth
+file, how often each mode's positive really is the more appealing image.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from social_reward.config import PairsConfig
+from social_reward.duck import connect, create_image_features, read_sql, register_export
+from social_reward.export import ExportError, read_manifest
+from social_reward.truth import read_truth
+
+SPLITS = ("train", "val", "test")
+MODES = ("debiased", "naive")
+PAIR_COLUMNS = ("prompt", "pos_image_id", "neg_image_id", "pos_path", "neg_path")
+DIGITS = 4  # metrics are rounded so that reruns on the same export give the same file
+ELIGIBLE_SQL = """
+SELECT
+    count(*) FILTER (WHERE collective_remixes >= $min_collective_remixes) AS positives,
+    count(*) FILTER (WHERE collective_remixes = 0 AND exposure_days >= $min_exposure_days)
+        AS negatives
+FROM image_features
+"""
+SPLIT_SQL = """
+SELECT {columns} FROM pairs WHERE split = $split ORDER BY prompt, pos_image_id, neg_image_id
+""".format(columns=", ".join(PAIR_COLUMNS))
+SPLIT_COUNTS_SQL = """
+SELECT split, count(*), count(DISTINCT prompt),
+       count(DISTINCT pos_image_id) + count(DISTINCT neg_image_id)
+FROM pairs GROUP BY split
+"""
+
+
+class NoPairsError(ExportError):
+    """The export holds no pair the rules allow, or too few to fill every split."""
+
+
+def open_export(export_dir: Path) -> tuple[duckdb.DuckDBPyConnection, object]:
+    """A connection with the (validated) export's tables and its `image_features`."""
+    manifest = read_manifest(export_dir)
+    connection = connect()
+    register_export(connection, export_dir)
+    create_image_features(connection, manifest.exported_at)
+    return connection, manifest
+
+
+def candidate_parameters(config: PairsConfig, mode: str) -> dict:
+    if mode == "naive":
+        return {"seed": config.seed, "max_pairs_per_image": config.max_pairs_per_image}
+    return {
+        "min_collective_remixes": config.min_collective_remixes,
+        "min_exposure_days": config.min_exposure_days,
+        "min_impressions": config.min_impressions,
+        "max_publication_gap_days": config.max_publication_gap_days,
+        "reach_bucket_width": config.reach_bucket_width,
+        "match_generator": config.match_generator,
+        "max_pairs_per_image": config.max_pairs_per_image,
+    }
+
+
+def build_pairs(connection: duckdb.DuckDBPyConnection, config: PairsConfig, mode: str) -> int:
+    """Create the table `pairs` (split, prompt, ids, paths) for one mode; returns its size."""
+    candidates = read_sql(f"pair_candidates_{mode}.sql")
+    connection.execute(
+        f"CREATE OR REPLACE TEMP TABLE candidates AS {candidates}",
+        candidate_parameters(config, mode),
+    )
+    connection.execute(
+        f"CREATE OR REPLACE TEMP TABLE pairs AS {read_sql('pairs_sample.sql')}",
+        {
+            "seed": config.seed,
+            "max_pairs_per_image": config.max_pairs_per_image,
+            "max_pairs_per_prompt": config.max_pairs_per_prompt,
+            "train_share": config.splits.train,
+            "val_share": config.splits.val,
+            "hand_size": config.splits.hand_size,
+        },
+    )
+    return connection.execute("SELECT count(*) FROM pairs").fetchall()[0][0]
+
+
+def _row(connection: duckdb.DuckDBPyConnection, sql: str, parameters: dict | None = None) -> dict:
+    cursor = connection.execute(sql, parameters or {})
+    names = [column[0] for column in cursor.description]
+    values = cursor.fetchall()[0]
+    return {
+        name: (round(value, DIGITS) if isinstance(value, float) else value)
+        for name, value in zip(names, values, strict=True)
+    }
+
+
+def describe_pairs(connection: duckdb.DuckDBPyConnection, with_truth: bool) -> dict:
+    """Counts per split, confounder balance and (with truth) agreement of table `pairs`."""
+    per_split = {
+        split: {"pairs": pairs, "prompts": prompts, "images": images}
+        for split, pairs, prompts, images in connection.execute(SPLIT_COUNTS_SQL).fetchall()
+    }
+    description = {
+        "splits": {
+            split: per_split.get(split, {"pairs": 0, "prompts": 0, "images": 0}) for split in SPLITS
+        },
+        "balance": _row(connection, read_sql("pair_balance.sql")),
+    }
+    if with_truth:
+        description["truth"] = _row(connection, read_sql("pair_truth_agreement.sql"))
+    return description
+
+
+def _no_pairs_message(
+    connection: duckdb.DuckDBPyConnection, config: PairsConfig, empty_splits: list[str]
+) -> str:
+    eligible = _row(
+        connection,
+        ELIGIBLE_SQL,
+        {
+            "min_collective_remixes": config.min_collective_remixes,
+            "min_exposure_days": config.min_exposure_days,
+        },
+    )
+    where = (
+        "no preference pair"
+        if not empty_splits
+        else f"pairs for too few prompts: split(s) {empty_splits} empty"
+    )
+    return (
+        f"{config.validated_dir}: {where} (mode {config.mode}); {eligible['positives']} images "
+        f"have >= {config.min_collective_remixes} collective remixes (positives), "
+        f"{eligible['negatives']} have none after >= {config.min_exposure_days} days "
+        "(negatives); a pair needs one of each sharing a prompt"
+        + (
+            ", reach bucket, influencer flag, generator and a "
+            f"{config.max_publication_gap_days}-day window"
+            if config.mode == "debiased"
+            else ""
+        )
+        + ". Use a larger export or loosen params.yaml `pairs`."
+    )
+
+
+def write_splits(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for split in SPLITS:
+        table = connection.sql(SPLIT_SQL, params={"split": split}).to_arrow_table()
+        pq.write_table(table, out_dir / f"{split}.parquet", compression="zstd")
+
+
+def run_pairs(config: PairsConfig) -> dict:
+    connection, manifest = open_export(config.validated_dir)
+    if config.threads:
+        connection.execute(f"SET threads = {int(config.threads)}")
+    connection.execute("SET memory_limit = $limit", {"limit": config.memory_limit})
+    truth = read_truth(config.truth, manifest)
+    if truth is not None:
+        connection.register("truth", truth[["image_id", "appeal"]])
+
+    # The other mode first, for the side-by-side comparison; the chosen one last, so that
+    # its pairs are what the table `pairs` holds when the splits are written.
+    comparison = {}
+    for mode in sorted(MODES, key=lambda name: name == config.mode):
+        build_pairs(connection, config, mode)
+        comparison[mode] = describe_pairs(connection, truth is not None)
+    chosen = comparison[config.mode]
+    empty = [split for split, counts in chosen["splits"].items() if counts["pairs"] == 0]
+    if empty:
+        all_empty = len(empty) == len(SPLITS)
+        raise NoPairsError(_no_pairs_message(connection, config, [] if all_empty else empty))
+    write_splits(connection, config.out_dir)
+
+    metrics = {
+        "mode": config.mode,
+        "pairs": {split: counts["pairs"] for split, counts in chosen["splits"].items()},
+        "splits": chosen["splits"],
+        "balance": chosen["balance"],
+        "modes": {
+            mode: {"pairs": described["balance"]["pairs"], **described}
+            for mode, described in comparison.items()
+        },
+    }
+    if truth is not None:
+        metrics["truth_agreement"] = {
+            mode: described["truth"]["agreement"] for mode, described in comparison.items()
+        }
+    config.metrics.parent.mkdir(parents=True, exist_ok=True)
+    config.metrics.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    return metrics
