@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from social_reward.config import DEFAULT_PARAMS, ParamsError, load_params, load_run_config
+from social_reward.errors import GateFailed
 from social_reward.export import ExportError
 from social_reward.truth import TruthMismatchError
 
@@ -56,10 +57,22 @@ def simulate(
     config: Annotated[
         Path | None, typer.Option(help="A run configuration (configs/*.yaml) giving the sizes.")
     ] = None,
+    later_days: Annotated[
+        int,
+        typer.Option(
+            help="A later export of the same community: this many more days of engagement "
+            "and new images (the first export's rows are kept)."
+        ),
+    ] = 0,
+    drifted: Annotated[
+        bool,
+        typer.Option(help="A drifted community: new generator, darker images, new caption words."),
+    ] = False,
 ) -> None:
     """Write a simulated community export that follows the contract, and its ground truth."""
     from social_reward.simulate import write_export
     from social_reward.simulate.config import PAPER_SCALE_IMAGES, PAPER_SCALE_USERS, WorldConfig
+    from social_reward.simulate.config import drifted as drifted_world
 
     sizes: dict[str, int] = {}
     if metadata_only:
@@ -75,7 +88,13 @@ def simulate(
             "image_size": image_size,
         }
         sizes.update({key: value for key, value in given.items() if value is not None})
+        if later_days < 0:
+            raise ValueError(f"--later-days must be >= 0, got {later_days}")
         world = WorldConfig(**sizes)
+        if later_days:
+            world = world.model_copy(update={"snapshot_day": world.days + later_days})
+        if drifted:
+            world = drifted_world(world)
         summary = write_export(
             world, out, truth, metadata_only=metadata_only, overwrite=overwrite, workers=workers
         )
@@ -100,6 +119,54 @@ def profile(params: ParamsOption = DEFAULT_PARAMS) -> None:
         _fail(error)
     typer.echo(json.dumps({"counts": metrics["counts"], "follow": metrics["raw_remixes_follow"]}))
     typer.echo(f"wrote {config.metrics} and {config.plot}")
+
+
+@app.command()
+def validate(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Stage `validate`: check the export against its contract; quarantine bad rows (gate)."""
+    from social_reward.validate import SuiteError, run_validate
+
+    try:
+        config = load_params(params).validate_
+        summary = run_validate(config)
+    except (ParamsError, ExportError, SuiteError, GateFailed) as error:
+        _fail(error)
+    for name, counts in summary["tables"].items():
+        typer.echo(
+            f"{name}: {counts['rows_in']} rows, {counts['rows_kept']} kept, "
+            f"{counts['rows_quarantined']} quarantined"
+        )
+    typer.echo(f"wrote {config.validated_dir}, {config.quarantine_dir}, {config.report}")
+
+
+@app.command()
+def pairs(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Stage `pairs`: debiased (or naive) preference pairs and their train/val/test splits."""
+    from social_reward.pairs import run_pairs
+
+    try:
+        config = load_params(params).pairs
+        metrics = run_pairs(config)
+    except (ParamsError, ExportError, TruthMismatchError) as error:
+        _fail(error)
+    typer.echo(f"{config.mode} pairs: {json.dumps(metrics['pairs'])}")
+    if "truth_agreement" in metrics:
+        typer.echo(f"truth agreement: {json.dumps(metrics['truth_agreement'])}")
+    typer.echo(f"wrote {config.out_dir} and {config.metrics}")
+
+
+@app.command()
+def drift(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Stage `drift`: compare the export with the production model's reference (gate)."""
+    from social_reward.drift import run_drift
+
+    try:
+        config = load_params(params).drift
+        metrics = run_drift(config)
+    except (ParamsError, ExportError, GateFailed) as error:
+        _fail(error)
+    typer.echo(f"drift: {metrics['summary']}")
+    typer.echo(f"wrote {config.report_dir} and {config.metrics}")
 
 
 @app.command()

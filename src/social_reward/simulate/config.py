@@ -218,3 +218,47 @@ class WorldConfig(_Frozen):
 # Accounts, of which about 1.5M appear in the export (the paper: 1.5M users).
 PAPER_SCALE_USERS = 1_720_000
 PAPER_SCALE_IMAGES = 1_700_000
+
+
+# A drifted community (`social-reward simulate --drifted`): what a platform changes without
+# telling the pipeline. A new generator version from the first day (no older-generator look),
+# darker backgrounds in fashion, and captions full of new words.
+DRIFTED_GENERATOR = GeneratorConfig(
+    versions=("sim-diffusion-2.0", "sim-diffusion-3.0"), switch_day=0, rollout_days=1
+)
+DRIFTED_BACKGROUNDS = ("black", "navy", "olive", "maroon")
+DRIFTED_DETAILS = (
+    ", cyberpunk",
+    ", watercolor",
+    ", isometric",
+    ", neon glow",
+    ", pixel art",
+    ", low poly",
+    ", claymation",
+    ", vaporwave",
+    ", baroque",
+    ", synthwave",
+    ", papercut",
+    ", holographic",
+)
+
+
+def drifted(world: WorldConfig) -> WorldConfig:
+    """The same world, drifted: new generator, darker backgrounds, new caption words."""
+    vocabulary = world.vocabulary.model_copy(
+        update={
+            "backgrounds": {
+                name: rgb
+                for name, rgb in world.vocabulary.backgrounds.items()
+                if name in DRIFTED_BACKGROUNDS
+            },
+            "details": DRIFTED_DETAILS,
+        }
+    )
+    return world.model_copy(
+        update={
+            "generator": DRIFTED_GENERATOR,
+            "vocabulary": vocabulary,
+            "source": f"{world.source} (drifted)",
+        }
+    )
