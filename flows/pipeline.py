@@ -14,7 +14,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 
 # The stages of dvc.yaml, in the order data flows through them.
-STAGES: tuple[str, ...] = ("profile", "validate", "pairs", "drift")
+STAGES: tuple[str, ...] = ("validate", "profile", "pairs", "drift")
 
 
 class StageFailed(RuntimeError):

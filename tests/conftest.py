@@ -98,6 +98,15 @@ def metadata_export(tmp_path_factory) -> SimulatedExport:
     return export
 
 
+@pytest.fixture(scope="session")
+def default_export(tmp_path_factory) -> SimulatedExport:
+    """The embedded default export (`make run`'s), written afresh; shared, do not change it."""
+    root = tmp_path_factory.mktemp("default-export")
+    export = SimulatedExport(root / "data", root / "truth" / "appeal.parquet")
+    simulate(export.export_dir, export.truth, "--seed", "0", "--workers", "2")
+    return export
+
+
 @pytest.fixture
 def small_project(tmp_path, small_export) -> Path:
     """A DVC project in tmp_path: this repo's pipeline, CI-sized params and the small export."""
@@ -107,6 +116,8 @@ def small_project(tmp_path, small_export) -> Path:
     project.mkdir()
     for name in ("dvc.yaml", ".dvcignore"):
         shutil.copy(REPO_ROOT / name, project / name)
+    for folder in ("expectations", "models/production"):
+        shutil.copytree(REPO_ROOT / folder, project / folder)
     shutil.copytree(
         REPO_ROOT / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__")
     )

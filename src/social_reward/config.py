@@ -23,7 +23,7 @@ class Section(BaseModel):
 class ProfileConfig(Section):
     """Stage `profile`: what the export looks like and how biased its raw counts are."""
 
-    export_dir: Path = Path("data")
+    validated_dir: Path = Path("artifacts/validated")  # the export, as `validate` passed it
     truth: Path = Path("truth/appeal.parquet")  # used only when the file exists
     metrics: Path = Path("metrics/profile.json")
     plot: Path = Path("plots/profile.png")

@@ -184,8 +184,8 @@ def plot_profile(
 
 
 def run_profile(config: ProfileConfig) -> dict:
-    manifest = read_manifest(config.export_dir)
-    features, remix_count, user_count = image_features(config.export_dir, manifest)
+    manifest = read_manifest(config.validated_dir)
+    features, remix_count, user_count = image_features(config.validated_dir, manifest)
     truth = read_truth(config.truth, manifest)
     metrics = summarise(features, remix_count, user_count, truth)
     config.metrics.parent.mkdir(parents=True, exist_ok=True)

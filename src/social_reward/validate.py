@@ -127,10 +127,28 @@ def read_export_table(path: Path, sample_rows: int) -> pa.Table:
             values = table.column(expected.name).drop_null().slice(0, sample_rows).to_pylist()
             raise ExportError(
                 f"{path}: column '{expected.name}' has type {actual} "
-                f"(rule: {_describe(expected.type)}); sample values: {values}"
+                f"(rule: {_describe(expected.type)}); sample values: {_samples(values)}"
             )
     nullable = pa.schema([column.with_nullable(True) for column in schema])
-    return table.select(schema.names).cast(nullable)
+    columns = []
+    for column in nullable:
+        # Sub-microsecond precision (pandas writes nanoseconds) is dropped, not refused.
+        options = pc.CastOptions(column.type, allow_time_truncate=True)
+        try:
+            columns.append(pc.cast(table.column(column.name), options=options))
+        except pa.ArrowInvalid as error:  # e.g. a uint64 value beyond int64
+            raise ExportError(
+                f"{path}: column '{column.name}' cannot be read as {column.type} "
+                f"(rule: {_describe(column.type)}) - {error}"
+            ) from error
+    return pa.Table.from_arrays(columns, schema=nullable)
+
+
+def _samples(values: list) -> list:
+    """Sample values as people read them: '2026-01-01 01:32:17', not datetime.datetime(...)."""
+    return [
+        value if isinstance(value, str | int | float | bool) else str(value) for value in values
+    ]
 
 
 # ---- lookup columns for the cross-table rules ---------------------------------------------
@@ -234,6 +252,13 @@ def load_suites(expectations_dir: Path) -> dict:
         return raw
 
     cross_table = read(CROSS_TABLE_SUITE)
+    for expectation in cross_table["expectations"]:  # a rule naming no table would never run
+        if expectation["meta"].get("table") not in TABLE_FILES:
+            raise SuiteError(
+                f"{expectations_dir / CROSS_TABLE_SUITE}.json: expectation {expectation['type']} "
+                f"({expectation['meta']['rule']}) has meta.table "
+                f"{expectation['meta'].get('table')!r}, not one of {list(TABLE_FILES)}"
+            )
     suites = {}
     for table in TABLE_FILES:
         raw = read(table)
@@ -285,7 +310,10 @@ def run_suites(
             config = item.expectation_config
             errors = _gx_errors(item.exception_info)
             if errors:
-                raise RuntimeError(f"{table}: expectation {config.type} could not run: {errors[0]}")
+                raise SuiteError(
+                    f"{table}: expectation {config.type} ({config.meta['rule']}) could not run: "
+                    f"{errors[0]}"
+                )
             rows = [] if item.success else list(item.result.get("unexpected_index_list") or [])
             columns = _columns_of(config.kwargs)
             samples = frame.loc[rows[:sample_rows], columns].astype(object).to_dict("records")

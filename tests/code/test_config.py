@@ -9,7 +9,7 @@ from tests.conftest import CI_CONFIG, REPO_ROOT
 
 def test_the_repository_params_load_into_typed_sections():
     params = load_params(REPO_ROOT / "params.yaml")
-    assert params.profile.export_dir == Path("data")
+    assert params.profile.validated_dir == Path("artifacts/validated")
     assert params.profile.plot_sample > 0
 
 

@@ -12,7 +12,7 @@ from social_reward.truth import TruthMismatchError
 
 def config_for(export_dir, truth, tmp_path) -> ProfileConfig:
     return ProfileConfig(
-        export_dir=export_dir,
+        validated_dir=export_dir,
         truth=truth,
         metrics=tmp_path / "metrics" / "profile.json",
         plot=tmp_path / "plots" / "profile.png",

@@ -18,9 +18,10 @@ def prefect_server():
 
 def test_pipeline_flow_runs_every_stage(prefect_server, small_project):
     outputs = pipeline(small_project)
-    assert len(outputs) == 1
+    assert len(outputs) == 4
     metrics = json.loads((small_project / "metrics" / "profile.json").read_text())
     assert metrics["counts"]["images"] == 900
+    assert json.loads((small_project / "metrics" / "pairs.json").read_text())["pairs"]["train"] > 0
 
 
 def test_a_failing_stage_fails_the_flow_with_its_message(prefect_server, small_project):

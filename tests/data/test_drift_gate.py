@@ -1,0 +1,115 @@
+"""The drift gate on simulated exports: a later export of the same community passes, a
+drifted one stops with the drifted columns named, and the override lets it through."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from social_reward.config import DriftConfig, ValidateConfig, load_params
+from social_reward.drift import run_drift
+from social_reward.errors import GateFailed
+from social_reward.validate import run_validate
+from tests.conftest import REPO_ROOT, simulate
+
+pytestmark = pytest.mark.slow
+
+WORLD = ("--users", "600", "--images", "2000", "--days", "40", "--image-size", "32")
+VARIANTS = {"reference": (), "later": ("--later-days", "7"), "drifted": ("--drifted",)}
+
+
+@pytest.fixture(scope="module")
+def validated_exports(tmp_path_factory) -> dict[str, Path]:
+    """The three exports, validated: the reference, a week later, and a drifted one."""
+    root = tmp_path_factory.mktemp("drift-exports")
+    folders = {}
+    for name, options in VARIANTS.items():
+        simulate(root / name / "data", None, *WORLD, "--workers", "2", *options)
+        run_validate(
+            ValidateConfig(
+                export_dir=root / name / "data",
+                validated_dir=root / name / "validated",
+                quarantine_dir=root / name / "quarantine",
+                report=root / name / "validate.html",
+                metrics=root / name / "validate.json",
+            )
+        )
+        folders[name] = root / name / "validated"
+    return folders
+
+
+def drift_config(validated: Path, reference: Path, out: Path, **changes) -> DriftConfig:
+    defaults = load_params(REPO_ROOT / "params.yaml").drift
+    return defaults.model_copy(
+        update={
+            "validated_dir": validated,
+            "reference": reference,
+            "features": out / "features.parquet",
+            "report_dir": out / "reports",
+            "metrics": out / "drift.json",
+            **changes,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def reference(validated_exports, tmp_path_factory) -> Path:
+    """Without a production model the stage passes and records the export's features."""
+    out = tmp_path_factory.mktemp("drift-reference")
+    metrics = run_drift(drift_config(validated_exports["reference"], out / "none.parquet", out))
+    assert metrics["passed"] and metrics["reference"] is None
+    assert "no reference yet" in metrics["summary"]
+    assert (out / "reports" / "index.html").is_file()
+    stored = out / "production" / "drift_reference.parquet"
+    stored.parent.mkdir()
+    shutil.copy(out / "features.parquet", stored)  # what promoting a model does
+    return stored
+
+
+def test_a_later_export_of_the_same_community_passes(validated_exports, reference, tmp_path):
+    metrics = run_drift(drift_config(validated_exports["later"], reference, tmp_path))
+    assert metrics["passed"] and not metrics["override"]
+    assert metrics["drift_share"] <= 0.3
+    assert set(metrics["columns"]) >= {"brightness", "generator", "topic_word", "followers"}
+    for column in metrics["columns"].values():
+        assert column["method"] in ("wasserstein", "jensenshannon")
+    for page in ("index.html", "features.html", "features.json", "topics.html"):
+        assert (tmp_path / "reports" / page).stat().st_size > 0
+
+
+def test_a_drifted_export_stops_at_the_gate_naming_the_columns(
+    validated_exports, reference, tmp_path
+):
+    with pytest.raises(GateFailed) as stopped:
+        run_drift(drift_config(validated_exports["drifted"], reference, tmp_path))
+    message = str(stopped.value)
+    for column in ("generator", "brightness", "topic_word"):
+        assert column in message
+    assert str(tmp_path / "reports" / "index.html") in message
+    assert "drift.allow_drift" in message
+    recorded = json.loads((tmp_path / "drift.json").read_text())
+    assert not recorded["passed"] and recorded["drift_share"] > 0.3
+
+
+def test_the_override_lets_a_drifted_export_through_and_is_recorded(
+    validated_exports, reference, tmp_path
+):
+    metrics = run_drift(
+        drift_config(validated_exports["drifted"], reference, tmp_path, allow_drift=True)
+    )
+    assert metrics["passed"] and metrics["override"]
+    assert "recorded override" in metrics["summary"]
+
+
+def test_drift_reports_are_the_same_bytes_on_the_same_data(validated_exports, reference, tmp_path):
+    for run in ("first", "second"):
+        run_drift(drift_config(validated_exports["later"], reference, tmp_path / run))
+    for name in ("index.html", "features.html", "features.json", "topics.html"):
+        first = (tmp_path / "first" / "reports" / name).read_bytes()
+        assert (tmp_path / "second" / "reports" / name).read_bytes() == first, name
+    assert (tmp_path / "first" / "drift.json").read_text().replace("first", "") == (
+        tmp_path / "second" / "drift.json"
+    ).read_text().replace("second", "")
