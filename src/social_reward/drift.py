@@ -11,6 +11,7 @@ table (`drift.features`) is what a model trained on it will carry as its referen
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import warnings
@@ -122,8 +123,13 @@ def _comparable(reference: pd.DataFrame, current: pd.DataFrame, columns: tuple[s
     ]
 
 
-def _snapshot(reference: pd.DataFrame, current: pd.DataFrame, numeric: list, categorical: list,
-              config: DriftConfig):
+def _snapshot(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    numeric: list,
+    categorical: list,
+    config: DriftConfig,
+):
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
@@ -202,12 +208,18 @@ def compare(reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig)
 
     reference_words = topic_words(reference)
     vocabulary = (
-        reference_words[TOPIC_COLUMN].value_counts().sort_index().sort_values(
-            ascending=False, kind="stable"
-        ).index[: config.topic_words].tolist()
+        reference_words[TOPIC_COLUMN]
+        .value_counts()
+        .sort_index()
+        .sort_values(ascending=False, kind="stable")
+        .index[: config.topic_words]
+        .tolist()
     )
     words = _snapshot(
-        topic_words(reference, vocabulary), topic_words(current, vocabulary), [], [TOPIC_COLUMN],
+        topic_words(reference, vocabulary),
+        topic_words(current, vocabulary),
+        [],
+        [TOPIC_COLUMN],
         config,
     )
     save_snapshot(words, config.report_dir / "topics.html")
@@ -231,11 +243,7 @@ def run_drift(config: DriftConfig) -> dict:
             "drifted_columns": [],
             "drift_share": 0.0,
         }
-        (config.report_dir / "index.html").write_text(
-            f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Drift</title>"
-            f"</head><body><h1>Drift</h1><p>{metrics['summary']}</p></body></html>\n",
-            encoding="utf-8",
-        )
+        _write_first_page(config, metrics, current)
     else:
         reference = pd.read_parquet(config.reference)
         columns = compare(reference, current, config)
@@ -282,6 +290,39 @@ def run_drift(config: DriftConfig) -> dict:
     return metrics
 
 
+def _write_first_page(config: DriftConfig, metrics: dict, current: pd.DataFrame) -> None:
+    """Without a reference: what this export's features look like (the future reference)."""
+    summary = current[list(NUMERIC_COLUMNS)].astype(float).describe().T
+    shares = {
+        column: current[column].astype(str).value_counts(normalize=True).round(3).to_dict()
+        for column in CATEGORICAL_COLUMNS
+    }
+    rows = "".join(
+        f"<tr><td>{name}</td>" + "".join(f"<td>{value:.4g}</td>" for value in row) + "</tr>"
+        for name, row in summary.iterrows()
+    )
+    categories = "".join(
+        f"<li>{column}: {', '.join(f'{key} {value:.1%}' for key, value in values.items())}</li>"
+        for column, values in shares.items()
+    )
+    (config.report_dir / "index.html").write_text(
+        f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Drift: no reference yet</title>
+<style>body {{ font-family: system-ui, sans-serif; margin: 2rem; }}
+table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: .3rem .6rem; }}
+</style></head><body>
+<h1>Drift: no reference yet</h1>
+<p id="summary">{html.escape(metrics["summary"])}</p>
+<h2>This export's features</h2>
+<table id="features"><tr><th>column</th>{"".join(f"<th>{c}</th>" for c in summary.columns)}</tr>
+{rows}</table>
+<ul>{categories}</ul>
+</body></html>
+""",
+        encoding="utf-8",
+    )
+
+
 def _write_index(config: DriftConfig, metrics: dict) -> None:
     rows = "".join(
         f"<tr class='{'bad' if result['drifted'] else 'ok'}'><td>{name}</td>"
@@ -296,7 +337,7 @@ def _write_index(config: DriftConfig, metrics: dict) -> None:
 table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: .3rem .6rem; }}
 tr.bad td {{ background: #fdecea; }}</style></head><body>
 <h1>Drift of this export against the reference</h1>
-<p id="summary">{metrics['summary']}</p>
+<p id="summary">{html.escape(metrics["summary"])}</p>
 <p>Reference: <code>{config.reference}</code>. Evidently reports:
 <a href="features.html">image features</a>, <a href="topics.html">prompt words</a>.</p>
 <table id="columns"><tr><th>column</th><th>method</th><th>score</th><th>threshold</th>

@@ -43,7 +43,7 @@ def test_profile_with_bad_params_exits_with_the_key_named(tmp_path):
 
 def test_profile_of_a_missing_export_exits_with_the_file_named(tmp_path):
     params = tmp_path / "params.yaml"
-    params.write_text(f"profile:\n  export_dir: {tmp_path / 'nothing'}\n")
+    params.write_text(f"profile:\n  validated_dir: {tmp_path / 'nothing'}\n")
     result = run(["social-reward", "profile", "--params", str(params)], check=False)
     assert result.returncode == 1
     assert "manifest.json: file missing" in result.stderr
@@ -52,3 +52,34 @@ def test_profile_of_a_missing_export_exits_with_the_file_named(tmp_path):
 def test_overrides_prints_dvc_set_params():
     result = run(["social-reward", "overrides", str(CI_CONFIG)])
     assert result.stdout.strip().startswith("-S ")
+
+
+def test_simulate_writes_a_later_export_of_the_same_community(tmp_path):
+    import pyarrow.parquet as pq
+
+    simulate(tmp_path / "now", None, *TINY, "--metadata-only")
+    simulate(tmp_path / "later", None, *TINY, "--metadata-only", "--later-days", "3")
+    now = pq.read_table(tmp_path / "now" / "images.parquet")
+    later = pq.read_table(tmp_path / "later" / "images.parquet")
+    assert later.num_rows > now.num_rows
+    assert set(now.column("image_id").to_pylist()) <= set(later.column("image_id").to_pylist())
+    manifest = (tmp_path / "later" / "manifest.json").read_text()
+    assert "snapshot_day=8" in manifest
+
+
+def test_simulate_writes_a_drifted_export(tmp_path):
+    import pyarrow.parquet as pq
+
+    simulate(tmp_path / "drifted", None, *TINY, "--metadata-only", "--drifted")
+    images = pq.read_table(tmp_path / "drifted" / "images.parquet").to_pandas()
+    assert set(images["generator"]) <= {"sim-diffusion-2.0", "sim-diffusion-3.0"}
+    assert "(drifted)" in (tmp_path / "drifted" / "manifest.json").read_text()
+
+
+def test_simulate_rejects_negative_later_days(tmp_path):
+    result = run(
+        ["social-reward", "simulate", "--out", str(tmp_path / "d"), "--later-days", "-1"],
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "--later-days must be >= 0" in result.stderr
