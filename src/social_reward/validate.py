@@ -213,6 +213,9 @@ def validation_frames(
     images = _to_pandas(tables["images"])
     remixes = _to_pandas(tables["remixes"])
     images["creator_found"] = _found(images["creator_id"], users["user_id"])
+    users["user_appears"] = _found(
+        users["user_id"], pd.concat([images["creator_id"], remixes["remixer_id"]])
+    )
     files = image_file_columns(export_dir, images["file"].tolist(), workers)
     images = pd.concat([images, files], axis=1)
     remixes["source_found"] = _found(remixes["source_image_id"], images["image_id"])
