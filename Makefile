@@ -53,7 +53,7 @@ ci-pipeline: $(STAMP)
 	$(PY) -m dvc metrics show
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --timeout 1800
+	$(PY) -m pytest -n 2 --dist loadfile --timeout 1800
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests flows bench

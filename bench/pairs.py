@@ -48,7 +48,7 @@ PATH_PREFIX = "data/"  # validated images: `path` is the file's path from the pr
 COLUMNS = ["split", "prompt", "pos_image_id", "neg_image_id", "pos_path", "neg_path"]
 KEY = ["split", "pos_image_id", "neg_image_id"]
 BLOCK = ["prompt_key", "reach_bucket", "is_influencer", "generator_key"]
-MERGE_ROWS = 20_000_000  # pandas: candidate rows per merge, to stay well inside memory
+MERGE_ROWS = 10_000_000  # pandas: rows per merge (plus at most one block), for memory
 FETCH_SQL = f"SELECT {', '.join(COLUMNS)} FROM pairs"
 
 
@@ -65,7 +65,8 @@ def duckdb_pairs(export_dir: Path, out_file: Path) -> dict:
     config = PairsConfig()
     started = time.perf_counter()
     manifest = read_manifest(export_dir)
-    connection = connect()
+    connection = connect(config.threads, config.memory_limit)  # as run_pairs
+    connection.execute("SET enable_progress_bar = false")  # a clean report; no other effect
     register_parquet(connection, "export_images", export_dir / IMAGES_FILE)
     connection.execute(
         f"CREATE VIEW images AS SELECT *, '{PATH_PREFIX}' || file AS path FROM export_images"
@@ -74,10 +75,6 @@ def duckdb_pairs(export_dir: Path, out_file: Path) -> dict:
     register_parquet(connection, "users", export_dir / USERS_FILE)
     create_image_features(connection, manifest.exported_at)
     features = time.perf_counter()
-    # As run_pairs: the limits are set once image_features exists.
-    if config.threads:
-        connection.execute(f"SET threads = {int(config.threads)}")
-    connection.execute("SET memory_limit = $limit", {"limit": config.memory_limit})
     build_pairs(connection, config, MODE)
     built = time.perf_counter()
     table = connection.sql(FETCH_SQL).to_arrow_table()
@@ -180,41 +177,37 @@ def duckdb_hash(keys: pd.DataFrame, expression: str, seed: int) -> np.ndarray:
 
 def candidates_pandas(features: pd.DataFrame, config: PairsConfig) -> pd.DataFrame:
     """sql/pair_candidates_debiased.sql: per positive, the k nearest negatives of its block."""
-    eligible = features[["image_key", "prompt_key", "published_day"]].copy()
-    eligible["reach_bucket"] = np.floor(
-        np.log2(1 + features["followers"]) / config.reach_bucket_width
-    ).astype("Int64")
-    eligible["is_influencer"] = features["is_influencer"]
-    eligible["generator_key"] = features["generator"] if config.match_generator else ""
-    eligible = eligible.dropna(subset=BLOCK)  # NULL keys join nothing in SQL
-    collective = features.loc[eligible.index, "collective_remixes"]
-    impressions = features.loc[eligible.index, "impressions"]
-    exposure = features.loc[eligible.index, "exposure_days"]
-    is_positive = collective >= config.min_collective_remixes
+    # NULL keys join nothing in SQL (pandas would match NaN with NaN).
+    eligible = features.dropna(subset=["followers", "is_influencer"])
+    blocks = pd.DataFrame(
+        {
+            "prompt_key": eligible["prompt_key"],
+            "reach_bucket": np.floor(
+                np.log2(1 + eligible["followers"]) / config.reach_bucket_width
+            ).astype("int64"),
+            "is_influencer": eligible["is_influencer"].astype(bool),
+            "generator_key": eligible["generator"] if config.match_generator else "",
+        }
+    )
+    is_positive = eligible["collective_remixes"] >= config.min_collective_remixes
     is_negative = (
-        (collective == 0)
-        & (exposure >= config.min_exposure_days)
-        & (impressions.isna() | (impressions >= config.min_impressions))
+        (eligible["collective_remixes"] == 0)
+        & (eligible["exposure_days"] >= config.min_exposure_days)
+        & (eligible["impressions"].isna() | (eligible["impressions"] >= config.min_impressions))
     )
-    positives = eligible[is_positive].rename(
-        columns={"image_key": "pos_key", "published_day": "pos_day"}
+    positives = blocks[is_positive].assign(
+        pos_key=eligible["image_key"], pos_day=eligible["published_day"]
     )
-    negatives = eligible[is_negative].rename(
-        columns={"image_key": "neg_key", "published_day": "neg_day"}
+    negatives = blocks[is_negative].assign(
+        neg_key=eligible["image_key"], neg_day=eligible["published_day"]
     )
 
-    # Chunks of prompts, so that no merge grows beyond MERGE_ROWS rows (a block never splits).
-    block_sizes = (
-        positives.groupby(BLOCK)
-        .size()
-        .rename("p")
-        .to_frame()
-        .join(negatives.groupby(BLOCK).size().rename("n"), how="inner")
-    )
-    per_prompt = (block_sizes["p"] * block_sizes["n"]).groupby(level="prompt_key").sum()
-    chunk_of_prompt = (per_prompt.cumsum() // MERGE_ROWS).rename("chunk")
-    positives = positives.merge(chunk_of_prompt, left_on="prompt_key", right_index=True)
-    negatives = negatives.merge(chunk_of_prompt, left_on="prompt_key", right_index=True)
+    # Blocks dealt into chunks of about MERGE_ROWS positive x negative rows: one merge of
+    # everything would be ~180M rows at paper scale, and one prompt alone ~100M.
+    block_sizes = positives.groupby(BLOCK).size() * negatives.groupby(BLOCK).size()
+    chunk_of_block = (block_sizes.dropna().cumsum() // MERGE_ROWS).astype("int64").rename("chunk")
+    positives = positives.merge(chunk_of_block, left_on=BLOCK, right_index=True)
+    negatives = negatives.merge(chunk_of_block, left_on=BLOCK, right_index=True)
 
     parts = []
     for chunk, chunk_positives in positives.groupby("chunk"):

@@ -47,10 +47,12 @@ class NoPairsError(ExportError):
     """The export holds no pair the rules allow, or too few to fill every split."""
 
 
-def open_export(export_dir: Path) -> tuple[duckdb.DuckDBPyConnection, object]:
+def open_export(
+    export_dir: Path, threads: int | None = None, memory_limit: str | None = None
+) -> tuple[duckdb.DuckDBPyConnection, object]:
     """A connection with the (validated) export's tables and its `image_features`."""
     manifest = read_manifest(export_dir)
-    connection = connect()
+    connection = connect(threads, memory_limit)
     register_export(connection, export_dir)
     create_image_features(connection, manifest.exported_at)
     return connection, manifest
@@ -157,10 +159,7 @@ def write_splits(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> None:
 
 
 def run_pairs(config: PairsConfig) -> dict:
-    connection, manifest = open_export(config.validated_dir)
-    if config.threads:
-        connection.execute(f"SET threads = {int(config.threads)}")
-    connection.execute("SET memory_limit = $limit", {"limit": config.memory_limit})
+    connection, manifest = open_export(config.validated_dir, config.threads, config.memory_limit)
     truth = read_truth(config.truth, manifest)
     if truth is not None:
         connection.register("truth", truth[["image_id", "appeal"]])

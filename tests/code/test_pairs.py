@@ -203,3 +203,16 @@ def test_split_shares_must_leave_a_test_split():
     with pytest.raises(ValueError, match="must leave a test split"):
         SplitShares(train=0.8, val=0.2)
     assert SplitShares(train=0.7, val=0.15).hand_size == 7
+
+
+def test_negatives_published_at_the_same_moment_are_taken_lowest_id_first(tmp_path):
+    tied = [image(f"neg{n:02d}", published=9.0) for n in range(15)]
+    pairs = pairs_of(tmp_path, [image("pos"), *tied], POSITIVE, max_pairs_per_image=10)
+    assert pairs == {("pos", f"neg{n:02d}") for n in range(10)}
+
+
+def test_ties_before_a_positive_do_not_hide_nearer_negatives_after_it(tmp_path):
+    tied = [image(f"neg{n:02d}", published=8.0) for n in range(3)]
+    later = [image(f"neg{n:02d}", published=10.5 + n / 100) for n in range(3, 13)]
+    pairs = pairs_of(tmp_path, [image("pos"), *tied, *later], POSITIVE, max_pairs_per_image=10)
+    assert pairs == {("pos", f"neg{n:02d}") for n in range(3, 13)}

@@ -23,16 +23,27 @@ remix_counts AS (
     LEFT JOIN users AS remixer ON remixer.user_id = r.remixer_id
     GROUP BY r.image_id
 ),
-normalised AS (
-    SELECT *, normalise_prompt(prompt) AS prompt_text FROM images
+prompts AS (
+    -- Normalised once per distinct caption, not once per image.
+    SELECT prompt, normalise_prompt(prompt) AS prompt_text, count(*) AS images
+    FROM images
+    GROUP BY prompt
+),
+prompt_groups AS (
+    SELECT
+        prompt_text,
+        sum(images) AS prompt_images,
+        -- Compact keys (here and image_key) for the set operations of pair building.
+        row_number() OVER (ORDER BY prompt_text) AS prompt_key
+    FROM prompts
+    GROUP BY prompt_text
 )
 SELECT
     i.image_id,
-    -- Compact keys for the set operations of pair building.
     row_number() OVER (ORDER BY i.image_id) AS image_key,
-    dense_rank() OVER (ORDER BY i.prompt_text) AS prompt_key,
+    g.prompt_key,
     i.creator_id,
-    i.prompt_text AS prompt,
+    g.prompt_text AS prompt,
     i.generator,
     i.file,
     i.width,
@@ -41,7 +52,7 @@ SELECT
     u.followers,
     u.is_influencer,
     date_diff('second', i.published_at, $exported_at::TIMESTAMPTZ) / 86400.0 AS exposure_days,
-    count(*) OVER (PARTITION BY i.prompt_text) AS prompt_images,
+    g.prompt_images,
     i.impressions,
     coalesce(c.raw_remixes, 0) AS raw_remixes,
     coalesce(c.collective_remixes, 0) AS collective_remixes,
@@ -50,6 +61,8 @@ SELECT
     -- Known only where the platform logged impressions.
     CASE WHEN i.impressions > 0
         THEN coalesce(c.collective_remixes, 0) / i.impressions END AS remixes_per_impression
-FROM normalised AS i
+FROM images AS i
+LEFT JOIN prompts AS p ON p.prompt = i.prompt
+LEFT JOIN prompt_groups AS g ON g.prompt_text = p.prompt_text
 LEFT JOIN users AS u ON u.user_id = i.creator_id
 LEFT JOIN remix_counts AS c ON c.image_id = i.image_id;
