@@ -70,6 +70,30 @@ def run(
     return result
 
 
+def stage_config(section: str, **changes):
+    """A section of this repository's params.yaml, with changes (tmp paths, small sizes)."""
+    from social_reward.config import load_params
+
+    params = load_params(REPO_ROOT / "params.yaml")
+    config = getattr(params, "validate_" if section == "validate" else section)
+    return config.model_copy(update=changes)
+
+
+def validate_into(export_dir: Path, out: Path) -> dict:
+    """Run the validate stage on an export, writing everything under `out`."""
+    from social_reward.validate import run_validate
+
+    config = stage_config(
+        "validate",
+        export_dir=export_dir,
+        validated_dir=out / "validated",
+        quarantine_dir=out / "quarantine",
+        report=out / "validate.html",
+        metrics=out / "validate.json",
+    )
+    return run_validate(config)
+
+
 @pytest.fixture(scope="session")
 def ci_simulate_options() -> list[str]:
     options = yaml.safe_load(CI_CONFIG.read_text())["simulate"]

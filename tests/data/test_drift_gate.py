@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from social_reward.config import DriftConfig, ValidateConfig, load_params
+from social_reward.config import DriftConfig
 from social_reward.drift import run_drift
 from social_reward.errors import GateFailed
-from social_reward.validate import run_validate
-from tests.conftest import REPO_ROOT, simulate
+from tests.conftest import simulate, stage_config, validate_into
 
 pytestmark = pytest.mark.slow
 
@@ -28,30 +27,21 @@ def validated_exports(tmp_path_factory) -> dict[str, Path]:
     folders = {}
     for name, options in VARIANTS.items():
         simulate(root / name / "data", None, *WORLD, "--workers", "2", *options)
-        run_validate(
-            ValidateConfig(
-                export_dir=root / name / "data",
-                validated_dir=root / name / "validated",
-                quarantine_dir=root / name / "quarantine",
-                report=root / name / "validate.html",
-                metrics=root / name / "validate.json",
-            )
-        )
+        summary = validate_into(root / name / "data", root / name)
+        assert summary["passed"], name
         folders[name] = root / name / "validated"
     return folders
 
 
 def drift_config(validated: Path, reference: Path, out: Path, **changes) -> DriftConfig:
-    defaults = load_params(REPO_ROOT / "params.yaml").drift
-    return defaults.model_copy(
-        update={
-            "validated_dir": validated,
-            "reference": reference,
-            "features": out / "features.parquet",
-            "report_dir": out / "reports",
-            "metrics": out / "drift.json",
-            **changes,
-        }
+    return stage_config(
+        "drift",
+        validated_dir=validated,
+        reference=reference,
+        features=out / "features.parquet",
+        report_dir=out / "reports",
+        metrics=out / "drift.json",
+        **changes,
     )
 
 

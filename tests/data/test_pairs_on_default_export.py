@@ -8,10 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from social_reward.config import PairsConfig, ValidateConfig, load_params
+from social_reward.config import PairsConfig
 from social_reward.pairs import SPLITS, run_pairs
-from social_reward.validate import run_validate
-from tests.conftest import REPO_ROOT
+from tests.conftest import stage_config, validate_into
 
 pytestmark = pytest.mark.slow
 
@@ -19,31 +18,19 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def validated(default_export, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("validated-default")
-    defaults = load_params(REPO_ROOT / "params.yaml").validate_
-    config = defaults.model_copy(
-        update={
-            "export_dir": default_export.export_dir,
-            "validated_dir": root / "validated",
-            "quarantine_dir": root / "quarantine",
-            "report": root / "report.html",
-            "metrics": root / "validate.json",
-        }
-    )
-    summary = run_validate(ValidateConfig.model_validate(config.model_dump()))
+    summary = validate_into(default_export.export_dir, root)
     assert all(table["rows_quarantined"] == 0 for table in summary["tables"].values())
     return root / "validated"
 
 
 def pairs_config(validated: Path, truth: Path, out: Path, **changes) -> PairsConfig:
-    defaults = load_params(REPO_ROOT / "params.yaml").pairs
-    return defaults.model_copy(
-        update={
-            "validated_dir": validated,
-            "truth": truth,
-            "out_dir": out / "pairs",
-            "metrics": out / "pairs.json",
-            **changes,
-        }
+    return stage_config(
+        "pairs",
+        validated_dir=validated,
+        truth=truth,
+        out_dir=out / "pairs",
+        metrics=out / "pairs.json",
+        **changes,
     )
 
 
