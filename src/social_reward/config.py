@@ -107,7 +107,6 @@ class DriftConfig(Section):
     allow_drift: bool = False  # a recorded, deliberate override of the gate
     topic_words: int = Field(30, gt=0)  # most frequent prompt words compared; others pooled
     decode_workers: int = Field(2, gt=0)
-    seed: int = 0
 
 
 class Params(BaseModel):

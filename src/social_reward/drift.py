@@ -148,10 +148,11 @@ def _snapshot(
         ],
         include_tests=True,
     )
-    as_dataset = lambda frame: Dataset.from_pandas(  # noqa: E731
-        frame[columns].astype({column: "string" for column in categorical}),
-        data_definition=definition,
-    )
+
+    def as_dataset(frame: pd.DataFrame) -> Dataset:
+        typed = frame[columns].astype({column: "string" for column in categorical})
+        return Dataset.from_pandas(typed, data_definition=definition)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return report.run(as_dataset(current), as_dataset(reference))
