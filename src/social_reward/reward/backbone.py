@@ -1,0 +1,149 @@
+"""open_clip backbones: building one (the small config of this repository or a real
+architecture), loading local weights, saving, and unlocking the blocks that train.
+
+Weights are never downloaded at run time here: `pretrained` is a local file or folder
+(safetensors preferred); an open_clip pretrained tag is passed through for machines that
+can reach the network. Nothing is loaded with unrestricted pickle.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+MODEL_CONFIGS = "social_reward.reward"  # package holding model_configs/*.json
+DEFAULT_BACKBONE = "social-reward-tiny"
+WEIGHTS_FILE = "open_clip_model.safetensors"
+CONFIG_FILE = "open_clip_config.json"
+# Weight files open_clip writes or hubs publish, in the order a folder is searched.
+WEIGHT_FILE_NAMES = (WEIGHTS_FILE, "open_clip_pytorch_model.bin", "model.safetensors")
+ALL_BLOCKS = -1  # every block of a tower
+
+
+class BackboneError(ValueError):
+    """A backbone that cannot be built or loaded, with the reason."""
+
+
+def register_model_configs() -> None:
+    """Make the model configs of this repository (model_configs/*.json) known to open_clip."""
+    import open_clip
+
+    open_clip.add_model_config(Path(str(files(MODEL_CONFIGS).joinpath("model_configs"))))
+
+
+def resolve_weights(pretrained: str | Path | None) -> str | None:
+    """A local weights file (a folder is searched for the usual names), or a tag as given."""
+    if pretrained is None or str(pretrained) == "":
+        return None
+    path = Path(pretrained)
+    if path.is_dir():
+        for name in WEIGHT_FILE_NAMES:
+            if (path / name).is_file():
+                return str(path / name)
+        raise BackboneError(
+            f"{path}: no weights file in the folder (looked for {', '.join(WEIGHT_FILE_NAMES)})"
+        )
+    if path.suffix in (".safetensors", ".bin", ".pt", ".pth") and not path.is_file():
+        raise BackboneError(f"{path}: weights file missing")
+    return str(pretrained)
+
+
+def build_backbone(name: str = DEFAULT_BACKBONE, pretrained: str | Path | None = None):
+    """The open_clip model `name`, with `pretrained` weights when given (else random)."""
+    import open_clip
+
+    register_model_configs()
+    if name not in open_clip.list_models():
+        raise BackboneError(
+            f"model.backbone {name!r} is not an open_clip architecture; "
+            f"e.g. {DEFAULT_BACKBONE}, ViT-B-32, ViT-L-14, ViT-H-14"
+        )
+    try:
+        return open_clip.create_model(name, pretrained=resolve_weights(pretrained))
+    # open_clip signals weights of another architecture by RuntimeError or AssertionError.
+    except (RuntimeError, AssertionError, KeyError) as error:
+        raise BackboneError(f"{pretrained}: weights do not fit {name}: {error}") from error
+
+
+def tokenizer_for(name: str = DEFAULT_BACKBONE):
+    """open_clip's tokenizer for the architecture; its BPE vocabulary ships with open_clip."""
+    import open_clip
+
+    register_model_configs()
+    return open_clip.get_tokenizer(name)
+
+
+def save_backbone(model: torch.nn.Module, name: str, folder: Path) -> Path:
+    """Weights as safetensors and the architecture's name, in a folder build_backbone reads."""
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {key: value.detach().contiguous() for key, value in model.state_dict().items()}
+    save_file(state, folder / WEIGHTS_FILE)
+    (folder / CONFIG_FILE).write_text(json.dumps({"backbone": name}, indent=2) + "\n")
+    return folder
+
+
+def load_saved_backbone(folder: Path):
+    """A backbone saved by save_backbone: its architecture and weights."""
+    config = folder / CONFIG_FILE
+    if not config.is_file():
+        raise BackboneError(f"{config}: file missing; not a folder written by save_backbone")
+    name = json.loads(config.read_text())["backbone"]
+    return build_backbone(name, folder), name
+
+
+@dataclass(frozen=True)
+class Unlock:
+    """What trains: the last `vision_blocks` / `text_blocks` of each tower (ALL_BLOCKS for all,
+    0 for none) with the tower's final norm (and the text projection), or everything."""
+
+    vision_blocks: int
+    text_blocks: int
+    everything: bool = False
+
+
+# The paper's unlock modes as numbers of upper blocks, so that a mode means the same on any
+# backbone depth (the paper: last 3 of 24 vision blocks, last 2 of 12 text blocks).
+UNLOCK_MODES: dict[str, Unlock] = {
+    "all": Unlock(ALL_BLOCKS, ALL_BLOCKS, everything=True),
+    "visual": Unlock(ALL_BLOCKS, 0),
+    "visual_upper_layers": Unlock(3, 0),
+    "visual_upper_layers_textual_upper_layers": Unlock(3, 2),
+    "visual_upper_layers_textual_upper_layers_deeper": Unlock(4, 3),
+    "visual_last_layer": Unlock(1, 0),
+}
+
+
+def _last(blocks: torch.nn.ModuleList, count: int) -> list[torch.nn.Module]:
+    if count == 0:
+        return []
+    return list(blocks) if count == ALL_BLOCKS else list(blocks)[-count:]
+
+
+def unlock(model: torch.nn.Module, mode: str) -> list[str]:
+    """Freeze the model but for what `mode` unlocks (requires_grad on each parameter, not a
+    module attribute); returns the names of the parameters that train."""
+    if mode not in UNLOCK_MODES:
+        raise BackboneError(f"unlock mode {mode!r}; one of {sorted(UNLOCK_MODES)}")
+    plan = UNLOCK_MODES[mode]
+    for parameter in model.parameters():
+        parameter.requires_grad_(plan.everything)
+    if not plan.everything:
+        visual = model.visual
+        trained: list[torch.nn.Module | torch.nn.Parameter] = []
+        if plan.vision_blocks:
+            trained += [*_last(visual.transformer.resblocks, plan.vision_blocks), visual.ln_post]
+            if plan.vision_blocks == ALL_BLOCKS:
+                trained += [visual]
+        if plan.text_blocks:
+            trained += [*_last(model.transformer.resblocks, plan.text_blocks), model.ln_final]
+            trained += [model.text_projection]
+        for part in trained:
+            parts = [part] if isinstance(part, torch.nn.Parameter) else part.parameters()
+            for parameter in parts:
+                parameter.requires_grad_(True)
+    return [name for name, parameter in model.named_parameters() if parameter.requires_grad]

@@ -1,0 +1,111 @@
+"""open_clip backbones: the small default, saving and loading through the real path, and
+unlock modes that really freeze what they do not train."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from social_reward.reward.backbone import (
+    DEFAULT_BACKBONE,
+    UNLOCK_MODES,
+    BackboneError,
+    build_backbone,
+    load_saved_backbone,
+    save_backbone,
+    tokenizer_for,
+    unlock,
+)
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    torch.manual_seed(0)
+    return build_backbone(DEFAULT_BACKBONE)
+
+
+def test_the_default_backbone_encodes_prompts_and_images(backbone):
+    tokens = tokenizer_for(DEFAULT_BACKBONE)(["a red star on a navy background", "a ring"])
+    images = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        text = backbone.encode_text(tokens, normalize=True)
+        image = backbone.encode_image(images, normalize=True)
+    assert text.shape == image.shape == (2, 128)
+    assert torch.allclose(text.norm(dim=-1), torch.ones(2), atol=1e-5)
+
+
+def test_saved_weights_load_back_through_the_pretrained_path(backbone, tmp_path):
+    folder = save_backbone(backbone, DEFAULT_BACKBONE, tmp_path / "backbone")
+    loaded, name = load_saved_backbone(folder)
+    assert name == DEFAULT_BACKBONE
+    for (key, original), (_, again) in zip(
+        backbone.state_dict().items(), loaded.state_dict().items(), strict=True
+    ):
+        assert torch.equal(original, again), key
+    # The same file given directly as `pretrained`, as params.yaml would.
+    direct = build_backbone(DEFAULT_BACKBONE, folder / "open_clip_model.safetensors")
+    assert torch.equal(direct.logit_scale, backbone.logit_scale)
+
+
+def test_loading_errors_name_the_file_and_the_rule(tmp_path):
+    with pytest.raises(BackboneError, match="weights file missing"):
+        build_backbone(DEFAULT_BACKBONE, tmp_path / "nothing.safetensors")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BackboneError, match="no weights file in the folder"):
+        build_backbone(DEFAULT_BACKBONE, tmp_path / "empty")
+    with pytest.raises(BackboneError, match="not an open_clip architecture"):
+        build_backbone("ViT-Nonexistent")
+    with pytest.raises(BackboneError, match="not a folder written by save_backbone"):
+        load_saved_backbone(tmp_path / "empty")
+
+
+def test_weights_of_another_architecture_are_refused(backbone, tmp_path):
+    folder = save_backbone(backbone, DEFAULT_BACKBONE, tmp_path / "tiny")
+    with pytest.raises(BackboneError, match="weights do not fit ViT-B-32"):
+        build_backbone("ViT-B-32", folder)
+
+
+@pytest.mark.parametrize("mode", sorted(UNLOCK_MODES))
+def test_unlock_modes_train_what_they_name_and_freeze_the_rest(mode):
+    torch.manual_seed(0)
+    model = build_backbone(DEFAULT_BACKBONE)
+    trained = set(unlock(model, mode))
+    names = {name for name, _ in model.named_parameters()}
+    plan = UNLOCK_MODES[mode]
+    vision_blocks = {n for n in names if n.startswith("visual.transformer.resblocks.")}
+    text_blocks = {n for n in names if n.startswith("transformer.resblocks.")}
+    if plan.everything:
+        assert trained == names
+        return
+    last_vision = {n for n in vision_blocks if n.split(".")[3] == "5"}  # block 6 of 6
+    first_vision = {n for n in vision_blocks if n.split(".")[3] == "0"}
+    assert last_vision <= trained
+    assert bool(first_vision & trained) == (mode == "visual")
+    assert "visual.ln_post.weight" in trained
+    assert bool(text_blocks & trained) == (plan.text_blocks > 0)
+    assert ("text_projection" in trained) == (plan.text_blocks > 0)
+    assert "token_embedding.weight" not in trained
+    assert "logit_scale" not in trained
+
+
+def test_frozen_parameters_do_not_change_in_a_training_step():
+    torch.manual_seed(0)
+    model = build_backbone(DEFAULT_BACKBONE)
+    trained = set(unlock(model, "visual_upper_layers_textual_upper_layers"))
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-2)  # every parameter offered
+    tokens = tokenizer_for(DEFAULT_BACKBONE)(["a red star", "a blue ring"])
+    loss = -(
+        model.encode_text(tokens, normalize=True)
+        * model.encode_image(torch.rand(2, 3, 64, 64), normalize=True)
+    ).sum()
+    loss.backward()
+    optimiser.step()
+    for name, parameter in model.named_parameters():
+        changed = not torch.equal(before[name], parameter.detach())
+        assert changed == (name in trained), name
+
+
+def test_an_unknown_unlock_mode_lists_the_known_ones(backbone):
+    with pytest.raises(BackboneError, match="visual_upper_layers"):
+        unlock(backbone, "upper")
