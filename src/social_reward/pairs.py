@@ -182,8 +182,12 @@ def run_pairs(config: PairsConfig) -> dict:
         "pairs": {split: counts["pairs"] for split, counts in chosen["splits"].items()},
         "splits": chosen["splits"],
         "balance": chosen["balance"],
+        # Both modes side by side: how many pairs, their balance (and truth agreement).
         "modes": {
-            mode: {"pairs": described["balance"]["pairs"], **described}
+            mode: {
+                "pairs": described["balance"]["pairs"],
+                **{key: value for key, value in described.items() if key != "splits"},
+            }
             for mode, described in comparison.items()
         },
     }
