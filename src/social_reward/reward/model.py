@@ -1,0 +1,93 @@
+"""SocialReward: the reward a user loads and calls. One scoring path for every caller.
+
+    reward = SocialReward.from_pretrained("models/reward")
+    scores = reward.score("a red star on a navy background", ["a.png", "b.png"])
+
+The score is the cosine of the normalised prompt and image embeddings of the backbone.
+A saved reward is a folder with `model.safetensors` and `config.json` (the architecture and
+what produced the weights); nothing is loaded with unrestricted pickle.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+
+from social_reward.reward.backbone import BackboneError, build_backbone, tokenizer_for
+
+MODEL_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+DEFAULT_BATCH = 64
+
+
+class SocialReward:
+    """An open_clip backbone that scores images for a prompt."""
+
+    def __init__(
+        self,
+        backbone: torch.nn.Module,
+        name: str,
+        config: dict | None = None,
+        batch_size: int = DEFAULT_BATCH,
+    ) -> None:
+        from open_clip.transform import PreprocessCfg, image_transform_v2
+
+        self.backbone = backbone.eval()
+        self.name = name
+        self.config = {"backbone": name, **(config or {})}
+        self.batch_size = batch_size
+        self.tokenizer = tokenizer_for(name)
+        self.preprocess = image_transform_v2(
+            PreprocessCfg(**backbone.visual.preprocess_cfg), is_train=False
+        )
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, batch_size: int = DEFAULT_BATCH) -> SocialReward:
+        folder = Path(folder)
+        config_path = folder / CONFIG_FILE
+        if not config_path.is_file():
+            raise BackboneError(f"{config_path}: file missing; not a saved Social Reward model")
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        backbone = build_backbone(config["backbone"], folder / MODEL_FILE)
+        return cls(backbone, config["backbone"], config, batch_size)
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous() for k, v in self.backbone.state_dict().items()}
+        save_file(state, folder / MODEL_FILE)
+        (folder / CONFIG_FILE).write_text(json.dumps(self.config, indent=2) + "\n")
+        return folder
+
+    def _image_tensor(self, image: str | Path | Image.Image) -> torch.Tensor:
+        if isinstance(image, Image.Image):
+            return self.preprocess(image.convert("RGB"))
+        with Image.open(image) as opened:
+            return self.preprocess(opened.convert("RGB"))
+
+    @torch.no_grad()
+    def embed_prompts(self, prompts: Sequence[str]) -> torch.Tensor:
+        return self.backbone.encode_text(self.tokenizer(list(prompts)), normalize=True)
+
+    @torch.no_grad()
+    def embed_images(self, images: Sequence[str | Path | Image.Image]) -> torch.Tensor:
+        batches = [
+            self.backbone.encode_image(
+                torch.stack(
+                    [self._image_tensor(image) for image in images[i : i + self.batch_size]]
+                ),
+                normalize=True,
+            )
+            for i in range(0, len(images), self.batch_size)
+        ]
+        return torch.cat(batches) if batches else torch.empty(0, self.backbone.visual.output_dim)
+
+    def score(self, prompt: str, images: Sequence[str | Path | Image.Image]) -> list[float]:
+        """One score per image: the cosine of the prompt's and the image's embeddings."""
+        prompt_embedding = self.embed_prompts([prompt])
+        return (self.embed_images(images) @ prompt_embedding.T).squeeze(-1).tolist()
