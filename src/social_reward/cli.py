@@ -170,6 +170,32 @@ def drift(params: ParamsOption = DEFAULT_PARAMS) -> None:
 
 
 @app.command()
+def score(
+    model: Annotated[Path, typer.Option(help="A saved Social Reward model folder.")],
+    input: Annotated[
+        Path, typer.Option("--input", help="Parquet or CSV with columns prompt and file.")
+    ],
+    output: Annotated[Path, typer.Option(help="Parquet or CSV: the rows with a score.")],
+    batch_size: Annotated[int, typer.Option(help="Images encoded at a time.")] = 64,
+) -> None:
+    """Score (prompt, image file) rows with a saved reward; unreadable images get no score."""
+    from social_reward.reward.backbone import BackboneError
+    from social_reward.reward.model import SocialReward
+    from social_reward.reward.scoring import ScoringInputError, score_table
+
+    try:
+        reward = SocialReward.from_pretrained(model, batch_size=batch_size)
+        report = score_table(reward, input, output)
+    except (BackboneError, ScoringInputError) as error:
+        _fail(error)
+    for problem in report.errors:
+        typer.secho(f"error: unreadable image {problem}", fg=typer.colors.RED, err=True)
+    typer.echo(f"scored {report.scored} of {report.rows} rows into {output}")
+    if report.errors:
+        raise typer.Exit(code=2)
+
+
+@app.command()
 def overrides(
     config: Annotated[Path, typer.Argument(help="A run configuration, configs/*.yaml.")],
 ) -> None:

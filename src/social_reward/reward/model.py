@@ -89,5 +89,16 @@ class SocialReward:
 
     def score(self, prompt: str, images: Sequence[str | Path | Image.Image]) -> list[float]:
         """One score per image: the cosine of the prompt's and the image's embeddings."""
-        prompt_embedding = self.embed_prompts([prompt])
-        return (self.embed_images(images) @ prompt_embedding.T).squeeze(-1).tolist()
+        return self.score_pairs([prompt] * len(images), images)
+
+    def score_pairs(
+        self, prompts: Sequence[str], images: Sequence[str | Path | Image.Image]
+    ) -> list[float]:
+        """One score per (prompt, image) row; each distinct prompt is embedded once."""
+        distinct = sorted(set(prompts))
+        index = {prompt: n for n, prompt in enumerate(distinct)}
+        prompt_embeddings = self.embed_prompts(distinct) if distinct else None
+        if prompt_embeddings is None:
+            return []
+        rows = prompt_embeddings[[index[prompt] for prompt in prompts]]
+        return (self.embed_images(images) * rows).sum(-1).tolist()

@@ -1,0 +1,81 @@
+"""`social-reward score`: a table in, the same rows with a score out, bad images reported."""
+
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from social_reward.reward.backbone import DEFAULT_BACKBONE, build_backbone
+from social_reward.reward.model import SocialReward
+from social_reward.reward.scoring import ScoringInputError, score_table
+from tests.conftest import run
+
+
+@pytest.fixture(scope="module")
+def saved_reward(tmp_path_factory):
+    torch.manual_seed(0)
+    reward = SocialReward(build_backbone(DEFAULT_BACKBONE), DEFAULT_BACKBONE, batch_size=3)
+    return reward, reward.save_pretrained(tmp_path_factory.mktemp("reward") / "reward")
+
+
+@pytest.fixture
+def table(tmp_path) -> pd.DataFrame:
+    (tmp_path / "images").mkdir()
+    rows = []
+    for n, colour in enumerate(["red", "navy", "yellow", "green", "white", "black", "pink"]):
+        Image.new("RGB", (40, 40), colour).save(tmp_path / "images" / f"{n}.png")
+        rows.append(
+            {"prompt": f"a {colour} square" if n % 2 else "a star", "file": f"images/{n}.png"}
+        )
+    (tmp_path / "images" / "broken.png").write_bytes(b"not an image")
+    rows.insert(3, {"prompt": "a star", "file": "images/broken.png"})
+    rows.append({"prompt": "a ring", "file": str(tmp_path / "images" / "missing.png")})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_rows_keep_their_order_and_bad_images_get_no_score(saved_reward, table, tmp_path, suffix):
+    reward, _ = saved_reward
+    source = tmp_path / f"input{suffix}"
+    table.to_parquet(source) if suffix == ".parquet" else table.to_csv(source, index=False)
+    report = score_table(reward, source, tmp_path / f"out{suffix}", progress=False)
+    out = (pd.read_parquet if suffix == ".parquet" else pd.read_csv)(tmp_path / f"out{suffix}")
+    assert list(out["file"]) == list(table["file"]) and list(out["prompt"]) == list(table["prompt"])
+    assert report.rows == 9 and report.scored == 7 and len(report.errors) == 2
+    assert out["score"].isna().tolist() == [False] * 3 + [True] + [False] * 4 + [True]
+    assert any("broken.png" in error for error in report.errors)
+    assert any("missing.png" in error for error in report.errors)
+    expected = reward.score("a star", [tmp_path / "images" / "0.png"])[0]
+    assert out["score"][0] == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_table_without_the_columns_is_refused_naming_them(saved_reward, tmp_path):
+    reward, _ = saved_reward
+    pd.DataFrame({"caption": ["x"], "file": ["a.png"]}).to_parquet(tmp_path / "in.parquet")
+    with pytest.raises(ScoringInputError, match=r"column\(s\) \['prompt'\] missing"):
+        score_table(reward, tmp_path / "in.parquet", tmp_path / "out.parquet", progress=False)
+    with pytest.raises(ScoringInputError, match=r"must be a \.parquet or \.csv file"):
+        score_table(reward, tmp_path / "in.parquet", tmp_path / "out.json", progress=False)
+
+
+def test_the_command_scores_and_reports_unreadable_images(saved_reward, table, tmp_path):
+    _, folder = saved_reward
+    table.to_parquet(tmp_path / "input.parquet")
+    result = run(
+        [
+            "social-reward",
+            "score",
+            "--model",
+            str(folder),
+            "--input",
+            str(tmp_path / "input.parquet"),
+            "--output",
+            str(tmp_path / "scored.parquet"),
+        ],
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "scored 7 of 9 rows" in result.stdout
+    assert "error: unreadable image" in result.stderr and "broken.png" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(pd.read_parquet(tmp_path / "scored.parquet")) == 9
