@@ -75,7 +75,9 @@ def score_table(
     writer = None
     output_path.parent.mkdir(parents=True, exist_ok=True)
     total = (
-        pq.ParquetFile(input_path).metadata.num_rows if input_path.suffix.lower() == ".parquet" else None
+        pq.ParquetFile(input_path).metadata.num_rows
+        if input_path.suffix.lower() == ".parquet"
+        else None
     )
     with tqdm(total=total, desc="score", unit="row", disable=not progress) as bar:
         for batch in _batches(input_path):
