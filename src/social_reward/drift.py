@@ -104,14 +104,22 @@ def build_features(validated_dir: Path, workers: int) -> pd.DataFrame:
     return features.drop(columns=["path"])
 
 
-def topic_words(features: pd.DataFrame, vocabulary: list[str] | None = None) -> pd.DataFrame:
-    """The prompts' words, one row each; words outside `vocabulary` pooled as one."""
+def topic_words(features: pd.DataFrame) -> pd.DataFrame:
+    """The prompts' words, one row each."""
     connection = connect()
     connection.register("features", features[["prompt"]])
-    words = connection.execute(WORDS_SQL).df()
-    if vocabulary is not None:
-        words.loc[~words[TOPIC_COLUMN].isin(vocabulary), TOPIC_COLUMN] = OTHER_WORDS
-    return words
+    return connection.execute(WORDS_SQL).df()
+
+
+def pooled(words: pd.DataFrame, vocabulary: list[str]) -> pd.DataFrame:
+    """The words with those outside `vocabulary` pooled as one."""
+    return words.assign(
+        **{
+            TOPIC_COLUMN: words[TOPIC_COLUMN].where(
+                words[TOPIC_COLUMN].isin(vocabulary), OTHER_WORDS
+            )
+        }
+    )
 
 
 def _comparable(reference: pd.DataFrame, current: pd.DataFrame, columns: tuple[str, ...]) -> list:
@@ -217,8 +225,8 @@ def compare(reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig)
         .tolist()
     )
     words = _snapshot(
-        topic_words(reference, vocabulary),
-        topic_words(current, vocabulary),
+        pooled(reference_words, vocabulary),
+        pooled(topic_words(current), vocabulary),
         [],
         [TOPIC_COLUMN],
         config,

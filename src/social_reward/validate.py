@@ -16,6 +16,7 @@ import html
 import json
 import logging
 import shutil
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -356,6 +357,10 @@ def _add_dependants(
         broken[row].append(rule)
 
 
+def _bad_rows(broken: list[list[str]]) -> pa.Array:
+    return pa.array([bool(rules) for rules in broken], pa.bool_())
+
+
 def quarantine(tables: dict[str, pa.Table], outcomes: list[RuleOutcome]) -> dict[str, TableOutcome]:
     """Split each table into kept and quarantined rows; dependants follow their rows."""
     broken = {
@@ -363,7 +368,7 @@ def quarantine(tables: dict[str, pa.Table], outcomes: list[RuleOutcome]) -> dict
     }
 
     def quarantined_ids(name: str, id_column: str) -> pa.Array:
-        mask = pa.array([bool(rules) for rules in broken[name]], pa.bool_())
+        mask = _bad_rows(broken[name])
         ids = tables[name].column(id_column).combine_chunks().filter(mask).drop_null()
         return pc.unique(ids)
 
@@ -385,17 +390,14 @@ def quarantine(tables: dict[str, pa.Table], outcomes: list[RuleOutcome]) -> dict
     results = {}
     for name, table in tables.items():
         rules = broken[name]
-        is_bad = pa.array([bool(row_rules) for row_rules in rules], pa.bool_())
+        is_bad = _bad_rows(rules)
         numbered = table.append_column(SOURCE_ROW, pa.array(range(table.num_rows), pa.int64()))
         quarantined = numbered.filter(is_bad).append_column(
             RULE, pa.array(["; ".join(row_rules) for row_rules in rules if row_rules], pa.string())
         )
-        counts: dict[str, int] = {}
-        for row_rules in rules:
-            for rule in row_rules:
-                counts[rule] = counts.get(rule, 0) + 1
+        counts = Counter(rule for row_rules in rules for rule in row_rules)
         results[name] = TableOutcome(
-            name, table.num_rows, table.filter(pc.invert(is_bad)), quarantined, counts
+            name, table.num_rows, table.filter(pc.invert(is_bad)), quarantined, dict(counts)
         )
     return results
 
