@@ -14,7 +14,15 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 
 # The stages of dvc.yaml, in the order data flows through them.
-STAGES: tuple[str, ...] = ("validate", "profile", "pairs", "drift")
+STAGES: tuple[str, ...] = (
+    "validate",
+    "profile",
+    "pairs",
+    "drift",
+    "pretrain",
+    "train",  # every variant of the foreach stage: the reward and its ablation
+    "evaluate",
+)
 
 
 class StageFailed(RuntimeError):

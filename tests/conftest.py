@@ -131,13 +131,11 @@ def default_export(tmp_path_factory) -> SimulatedExport:
     return export
 
 
-@pytest.fixture
-def small_project(tmp_path, small_export) -> Path:
-    """A DVC project in tmp_path: this repo's pipeline, CI-sized params and the small export."""
+def make_small_project(project: Path, export: SimulatedExport) -> Path:
+    """A DVC project at `project`: this repo's pipeline, CI-sized params and the export."""
     from social_reward.config import load_run_config
 
-    project = tmp_path / "project"
-    project.mkdir()
+    project.mkdir(parents=True)
     for name in ("dvc.yaml", ".dvcignore"):
         shutil.copy(REPO_ROOT / name, project / name)
     for folder in ("expectations", "models/production"):
@@ -148,10 +146,31 @@ def small_project(tmp_path, small_export) -> Path:
     params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
     shrunk = load_run_config(CI_CONFIG).apply_to(params)
     (project / "params.yaml").write_text(yaml.safe_dump(shrunk, sort_keys=False))
-    shutil.copytree(small_export.export_dir, project / "data")
-    shutil.copytree(small_export.truth.parent, project / "truth")
+    shutil.copytree(export.export_dir, project / "data")
+    shutil.copytree(export.truth.parent, project / "truth")
     run(["git", "init", "-q"], cwd=project)
     run(["dvc", "init", "-q"], cwd=project)
     shutil.copy(REPO_ROOT / ".dvc" / "config", project / ".dvc" / "config")
     run(["dvc", "add", "-q", "data"], cwd=project)
     return project
+
+
+@pytest.fixture
+def small_project(tmp_path, small_export) -> Path:
+    """A DVC project in tmp_path: this repo's pipeline, CI-sized params and the small export."""
+    return make_small_project(tmp_path / "project", small_export)
+
+
+@pytest.fixture(scope="module")
+def reproduced_project(tmp_path_factory, small_export) -> Path:
+    """A small project after one `dvc repro` of the whole pipeline; shared: copy it to change
+    anything (`copy_project`)."""
+    project = make_small_project(tmp_path_factory.mktemp("reproduced") / "project", small_export)
+    run(["dvc", "repro"], cwd=project)
+    return project
+
+
+def copy_project(project: Path, destination: Path) -> Path:
+    """A copy of a project with its git and DVC state (cache included)."""
+    shutil.copytree(project, destination, symlinks=True)
+    return destination

@@ -170,6 +170,73 @@ def drift(params: ParamsOption = DEFAULT_PARAMS) -> None:
 
 
 @app.command()
+def pretrain(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Stage `pretrain`: the backbone, trained with the CLIP loss unless weights are given."""
+    from social_reward.pretrain import run_pretrain
+    from social_reward.reward.backbone import BackboneError
+    from social_reward.reward.data import PairDataError
+
+    try:
+        loaded = load_params(params)
+        metrics = run_pretrain(loaded.model, loaded.pretrain)
+    except (ParamsError, BackboneError, PairDataError) as error:
+        _fail(error)
+    typer.echo(json.dumps(metrics))
+    typer.echo(f"wrote {loaded.pretrain.out_dir} and {loaded.pretrain.metrics}")
+
+
+@app.command()
+def train(
+    variant: Annotated[
+        str, typer.Option(help="Which pairs (params.yaml train.variants): reward or ablation.")
+    ] = "reward",
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Stage `train`: fine-tune the reward on preference pairs (Lightning)."""
+    from social_reward.reward.backbone import BackboneError
+    from social_reward.reward.data import PairDataError
+    from social_reward.train import TrainingInterrupted, run_train
+
+    try:
+        config = load_params(params).train
+        metrics = run_train(config, variant)
+    except (ParamsError, BackboneError, PairDataError, TrainingInterrupted) as error:
+        _fail(error)
+    if metrics:  # the other processes of a multi-process run print nothing
+        typer.echo(json.dumps(metrics))
+        typer.echo(f"wrote {config.variants[variant].out_dir}")
+
+
+@app.command()
+def evaluate(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Stage `evaluate`: the reward against every baseline on the test split."""
+    from social_reward.evaluate.external import ExternalWeightsError
+    from social_reward.evaluate.stage import run_evaluate
+    from social_reward.reward.backbone import BackboneError
+
+    try:
+        config = load_params(params).evaluate
+        metrics = run_evaluate(config)
+    except (
+        ParamsError,
+        BackboneError,
+        ExportError,
+        TruthMismatchError,
+        ExternalWeightsError,
+    ) as error:
+        _fail(error)
+    for section in ("remix_pairs", "truth"):
+        if section in metrics:
+            accuracy = {
+                name: values["accuracy"] for name, values in metrics[section]["scorers"].items()
+            }
+            typer.echo(f"{section} accuracy: {json.dumps(accuracy)}")
+    if "ablation" in metrics:
+        typer.echo(f"ablation: {json.dumps(metrics['ablation'])}")
+    typer.echo(f"wrote {config.metrics} and {config.report_dir}")
+
+
+@app.command()
 def score(
     model: Annotated[Path, typer.Option(help="A saved Social Reward model folder.")],
     input: Annotated[

@@ -13,6 +13,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from social_reward.reward.contrastive_config import ContrastiveConfig
+from social_reward.reward.trainer_config import RewardTrainerConfig
+
 DEFAULT_PARAMS = Path("params.yaml")
 
 
@@ -109,6 +112,83 @@ class DriftConfig(Section):
     decode_workers: int = Field(2, gt=0)
 
 
+class ModelConfig(Section):
+    """The backbone shared by the reward stages: an open_clip architecture and its weights."""
+
+    backbone: str = "social-reward-tiny"  # an open_clip name, or a config in reward/model_configs
+    # Local weights file or folder (or an open_clip tag where the network allows); empty:
+    # the `pretrain` stage trains the backbone contrastively on the export.
+    pretrained: str | None = None
+
+
+class PretrainConfig(ContrastiveConfig):
+    """Stage `pretrain`: CLIP training of the backbone on the export (test prompts excluded)."""
+
+    pairs_dir: Path = Path("artifacts/pairs")  # images.parquet: every image with its split
+    out_dir: Path = Path("models/backbone")
+    metrics: Path = Path("metrics/pretrain.json")
+    log: Path = Path("plots/pretrain.csv")
+
+
+class TrainVariant(Section):
+    """One trained reward: its pairs and where it is written."""
+
+    pairs_dir: Path
+    out_dir: Path
+
+
+class TrainConfig(RewardTrainerConfig):
+    """Stage `train`: the reward fine-tuned on pairs; `variants` are the DVC stage's foreach."""
+
+    backbone_dir: Path = Path("models/backbone")
+    variants: dict[str, TrainVariant] = Field(
+        default_factory=lambda: {
+            "reward": TrainVariant(
+                pairs_dir=Path("artifacts/pairs"), out_dir=Path("models/reward")
+            ),
+            "ablation": TrainVariant(
+                pairs_dir=Path("artifacts/pairs/ablation"), out_dir=Path("models/reward_ablation")
+            ),
+        }
+    )
+    metrics_dir: Path = Path("metrics/train")  # <variant>.json
+    log_dir: Path = Path("plots/train")  # <variant>.csv: loss and validation accuracy per epoch
+    checkpoint_dir: Path = Path("artifacts/checkpoints")  # resumable runs; removed when done
+
+
+class ExternalWeights(Section):
+    """Local weights of the external scorers; an empty entry leaves that scorer out."""
+
+    pickscore: Path | None = None  # a transformers CLIPModel folder (PickScore_v1)
+    hpsv2: Path | None = None  # HPS_v2(.1)_compressed.pt (an open_clip ViT-H-14 state dict)
+    aesthetic: Path | None = None  # the LAION aesthetic MLP's state dict ...
+    aesthetic_clip: Path | None = None  # ... and the ViT-L-14 CLIP weights it runs on
+    imagereward: Path | None = None  # ImageReward.pt
+
+
+class EvaluateConfig(Section):
+    """Stage `evaluate`: every scorer side by side on the test split."""
+
+    validated_dir: Path = Path("artifacts/validated")
+    pairs_dir: Path = Path("artifacts/pairs")
+    backbone_dir: Path = Path("models/backbone")  # its cosine is the CLIP-score baseline
+    reward_dir: Path = Path("models/reward")
+    ablation_dir: Path = Path("models/reward_ablation")  # the same training, other pairs mode
+    truth: Path = Path("truth/appeal.parquet")  # simulated exports only; skipped when missing
+    metrics: Path = Path("metrics/evaluate.json")
+    report_dir: Path = Path("reports/evaluate")
+    plots_dir: Path = Path("plots/evaluate")
+    external: ExternalWeights = ExternalWeights()
+    batch_size: int = Field(64, gt=0)  # images scored at a time
+    bootstrap_resamples: int = Field(1000, gt=0)
+    level: float = Field(0.95, gt=0.0, lt=1.0)  # of the intervals
+    best_of_n: int = Field(20, gt=1)  # the paper's "best of 20 generations"
+    best_of_n_draws: int = Field(200, gt=0)  # subsets drawn per prompt
+    audit_pairs: int = Field(300, gt=0)  # rendered image pairs per confounder trace
+    grid_prompts: int = Field(4, gt=0)  # rows of the best-of-N picture
+    seed: int = 0
+
+
 class Params(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -116,6 +196,10 @@ class Params(BaseModel):
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     pairs: PairsConfig = PairsConfig()
     drift: DriftConfig = DriftConfig()
+    model: ModelConfig = ModelConfig()
+    pretrain: PretrainConfig = PretrainConfig()
+    train: TrainConfig = TrainConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
 
 
 class ParamsError(ValueError):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import html
 import json
-import re
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,6 +25,7 @@ from tqdm import tqdm
 from social_reward.config import DriftConfig
 from social_reward.duck import connect, create_image_features, register_export
 from social_reward.errors import GateFailed
+from social_reward.evidently_html import save_snapshot
 from social_reward.export import read_manifest
 
 NUMERIC_COLUMNS = (
@@ -65,7 +65,6 @@ SELECT word AS topic_word
 FROM (SELECT unnest(regexp_extract_all(prompt, '[a-z]{3,}')) AS word FROM features)
 """
 DIGITS = 6  # scores are rounded: the last digits of categorical distances vary by process
-RANDOM_ID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
 
 
 def image_statistics(path: str) -> tuple[float, float, float, int]:
@@ -180,32 +179,6 @@ def column_results(snapshot) -> dict[str, dict]:
                 "drifted": score >= config["threshold"],
             }
     return results
-
-
-def save_snapshot(snapshot, html_path: Path) -> None:
-    """HTML and JSON of a snapshot; the HTML's random element ids made deterministic, so
-    that the same data gives the same file."""
-    html_path.parent.mkdir(parents=True, exist_ok=True)
-    snapshot.save_html(str(html_path))
-    text = html_path.read_text(encoding="utf-8")
-    stable: dict[str, str] = {}
-
-    def replace(match: re.Match) -> str:
-        token = match.group(0)
-        if token not in stable:
-            number = f"{len(stable) + 1:032x}"
-            stable[token] = (
-                "-".join((number[:8], number[8:12], number[12:16], number[16:20], number[20:]))
-                if "-" in token
-                else number
-            )
-        return stable[token]
-
-    html_path.write_text(RANDOM_ID.sub(replace, text), encoding="utf-8")
-    html_path.with_suffix(".json").write_text(
-        json.dumps(snapshot.dict(), indent=2, sort_keys=True, default=str) + "\n",
-        encoding="utf-8",
-    )
 
 
 def compare(reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig) -> dict:

@@ -4,7 +4,9 @@ All the work is set-based SQL in `sql/`: per-image engagement features
 (`image_features.sql`), candidate pairs with the confounders cancelled
 (`pair_candidates_debiased.sql`) or, for the ablation, from raw counts
 (`pair_candidates_naive.sql`), then capped, hash-drawn samples and prompt-level splits
-(`pairs_sample.sql`). Writes `artifacts/pairs/{train,val,test}.parquet` and
+(`pairs_sample.sql`). Writes `artifacts/pairs/{train,val,test}.parquet`, every image's
+split (`images.parquet`), the other mode's pairs on the same prompt splits for the ablation
+(`ablation/{train,val,test}.parquet`, `modes.json` says which is which) and
 `metrics/pairs.json`: counts, confounder balance and, on a simulated export with a truth
 file, how often each mode's positive really is the more appealing image.
 """
@@ -36,6 +38,33 @@ FROM image_features
 SPLIT_SQL = """
 SELECT {columns} FROM pairs WHERE split = $split ORDER BY prompt, pos_image_id, neg_image_id
 """.format(columns=", ".join(PAIR_COLUMNS))
+# Every image with the split of its prompt ('unpaired': a prompt without pairs), so that
+# later stages keep test prompts' images out of training (pretraining included).
+IMAGE_SPLITS_SQL = """
+SELECT f.image_id, i.path, f.prompt_key, i.prompt, coalesce(s.split, 'unpaired') AS split
+FROM image_features AS f
+JOIN images AS i ON i.image_id = f.image_id
+LEFT JOIN prompt_splits AS s ON s.prompt_key = f.prompt_key
+ORDER BY f.image_id
+"""
+PROMPT_SPLITS_SQL = """
+CREATE OR REPLACE TEMP TABLE prompt_splits AS SELECT DISTINCT prompt_key, split FROM pairs
+"""
+# The other mode's pairs for the ablation, on the chosen mode's prompt splits (its training
+# pairs never share a prompt with the chosen mode's validation or test pairs), drawn down to
+# the chosen mode's number of pairs per split: the ablation changes which pairs, not how many.
+ABLATION_SPLIT_SQL = """
+SELECT {columns} FROM pairs AS p
+LEFT JOIN prompt_splits AS s ON s.prompt_key = p.prompt_key
+WHERE coalesce(s.split, 'train') = $split
+QUALIFY row_number() OVER (
+    ORDER BY hash($seed, 'ablation', p.pos_image_id, p.neg_image_id), p.pos_image_id, p.neg_image_id
+) <= $pairs
+ORDER BY prompt, pos_image_id, neg_image_id
+""".format(columns=", ".join(f"p.{column}" for column in PAIR_COLUMNS))
+IMAGE_SPLITS_FILE = "images.parquet"
+ABLATION_DIR = "ablation"  # the other mode's pairs, on the same prompt splits
+MODES_FILE = "modes.json"  # which mode is in the main files and which in ablation/
 SPLIT_COUNTS_SQL = """
 SELECT split, count(*), count(DISTINCT prompt),
        count(DISTINCT pos_image_id) + count(DISTINCT neg_image_id)
@@ -151,11 +180,22 @@ def _no_pairs_message(
     )
 
 
-def write_splits(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> None:
+def write_splits(
+    connection: duckdb.DuckDBPyConnection,
+    out_dir: Path,
+    sql: str = SPLIT_SQL,
+    parameters: dict[str, dict] | None = None,
+) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     for split in SPLITS:
-        table = connection.sql(SPLIT_SQL, params={"split": split}).to_arrow_table()
+        params = {"split": split, **(parameters or {}).get(split, {})}
+        table = connection.sql(sql, params=params).to_arrow_table()
         pq.write_table(table, out_dir / f"{split}.parquet", compression="zstd")
+
+
+def write_image_splits(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> None:
+    table = connection.sql(IMAGE_SPLITS_SQL).to_arrow_table()
+    pq.write_table(table, out_dir / IMAGE_SPLITS_FILE, compression="zstd")
 
 
 def run_pairs(config: PairsConfig) -> dict:
@@ -164,18 +204,33 @@ def run_pairs(config: PairsConfig) -> dict:
     if truth is not None:
         connection.register("truth", truth[["image_id", "appeal"]])
 
-    # The other mode first, for the side-by-side comparison; the chosen one last, so that
-    # its pairs are what the table `pairs` holds when the splits are written.
+    # The chosen mode first: its prompt splits are the splits of every later stage. Then
+    # the other mode, for the side-by-side comparison and the ablation's training pairs.
     comparison = {}
-    for mode in sorted(MODES, key=lambda name: name == config.mode):
-        build_pairs(connection, config, mode)
-        comparison[mode] = describe_pairs(connection, truth is not None)
-    chosen = comparison[config.mode]
+    build_pairs(connection, config, config.mode)
+    comparison[config.mode] = chosen = describe_pairs(connection, truth is not None)
     empty = [split for split, counts in chosen["splits"].items() if counts["pairs"] == 0]
     if empty:
         all_empty = len(empty) == len(SPLITS)
         raise NoPairsError(_no_pairs_message(connection, config, [] if all_empty else empty))
     write_splits(connection, config.out_dir)
+    connection.execute(PROMPT_SPLITS_SQL)
+    write_image_splits(connection, config.out_dir)
+    (other,) = (mode for mode in MODES if mode != config.mode)
+    build_pairs(connection, config, other)
+    comparison[other] = describe_pairs(connection, truth is not None)
+    write_splits(
+        connection,
+        config.out_dir / ABLATION_DIR,
+        ABLATION_SPLIT_SQL,
+        {
+            split: {"seed": config.seed, "pairs": counts["pairs"]}
+            for split, counts in chosen["splits"].items()
+        },
+    )
+    (config.out_dir / MODES_FILE).write_text(
+        json.dumps({"main": config.mode, ABLATION_DIR: other}) + "\n", encoding="utf-8"
+    )
 
     metrics = {
         "mode": config.mode,
@@ -188,12 +243,12 @@ def run_pairs(config: PairsConfig) -> dict:
                 "pairs": described["balance"]["pairs"],
                 **{key: value for key, value in described.items() if key != "splits"},
             }
-            for mode, described in comparison.items()
+            for mode, described in sorted(comparison.items())
         },
     }
     if truth is not None:
         metrics["truth_agreement"] = {
-            mode: described["truth"]["agreement"] for mode, described in comparison.items()
+            mode: described["truth"]["agreement"] for mode, described in sorted(comparison.items())
         }
     config.metrics.parent.mkdir(parents=True, exist_ok=True)
     config.metrics.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")

@@ -83,3 +83,48 @@ def test_simulate_rejects_negative_later_days(tmp_path):
     )
     assert result.returncode == 1
     assert "--later-days must be >= 0" in result.stderr
+
+
+def _params_with(tmp_path, text: str):
+    params = tmp_path / "params.yaml"
+    params.write_text(text)
+    return params
+
+
+def test_pretrain_before_pairs_says_which_file_is_missing(tmp_path):
+    params = _params_with(tmp_path, f"pretrain:\n  pairs_dir: {tmp_path / 'nowhere'}\n")
+    result = run(["social-reward", "pretrain", "--params", str(params)], check=False)
+    assert result.returncode == 1
+    assert f"{tmp_path / 'nowhere' / 'images.parquet'}: file missing" in result.stderr
+    assert "run the `pairs` stage first" in result.stderr
+
+
+def test_train_rejects_an_unknown_variant_and_names_the_choices(tmp_path):
+    params = _params_with(tmp_path, "train:\n  epochs: 1\n")
+    result = run(
+        ["social-reward", "train", "--variant", "best", "--params", str(params)], check=False
+    )
+    assert result.returncode == 1
+    assert "train variant 'best' unknown" in result.stderr
+    assert "['ablation', 'reward']" in result.stderr
+
+
+def test_train_rejects_an_unknown_unlock_mode(tmp_path):
+    params = _params_with(tmp_path, "train:\n  unlock: upper\n")
+    result = run(["social-reward", "train", "--params", str(params)], check=False)
+    assert result.returncode == 1
+    assert "train.unlock" in result.stderr and "visual_last_layer" in result.stderr
+
+
+def test_evaluate_without_a_trained_reward_names_the_folder(tmp_path):
+    from social_reward.reward.backbone import build_backbone, save_backbone
+
+    save_backbone(build_backbone(), "social-reward-tiny", tmp_path / "backbone")
+    params = _params_with(
+        tmp_path,
+        f"evaluate:\n  backbone_dir: {tmp_path / 'backbone'}\n"
+        f"  reward_dir: {tmp_path / 'missing'}\n",
+    )
+    result = run(["social-reward", "evaluate", "--params", str(params)], check=False)
+    assert result.returncode == 1
+    assert f"{tmp_path / 'missing' / 'config.json'}: file missing" in result.stderr

@@ -9,12 +9,13 @@ can reach the network. Nothing is loaded with unrestricted pickle.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
+
+from social_reward.reward.unlock_modes import ALL_BLOCKS, UNLOCK_MODES
 
 MODEL_CONFIGS = "social_reward.reward"  # package holding model_configs/*.json
 DEFAULT_BACKBONE = "social-reward-tiny"
@@ -22,7 +23,6 @@ WEIGHTS_FILE = "open_clip_model.safetensors"
 CONFIG_FILE = "open_clip_config.json"
 # Weight files open_clip writes or hubs publish, in the order a folder is searched.
 WEIGHT_FILE_NAMES = (WEIGHTS_FILE, "open_clip_pytorch_model.bin", "model.safetensors")
-ALL_BLOCKS = -1  # every block of a tower
 
 
 class BackboneError(ValueError):
@@ -96,29 +96,34 @@ def load_saved_backbone(folder: Path):
     return build_backbone(name, folder), name
 
 
-@dataclass(frozen=True)
-class Unlock:
-    """What trains: the last `vision_blocks` / `text_blocks` of each tower (ALL_BLOCKS for all,
-    0 for none) with the tower's final norm (and the text projection), or everything."""
-
-    vision_blocks: int
-    text_blocks: int
-    everything: bool = False
+def is_resnet(visual: torch.nn.Module) -> bool:
+    """open_clip's ModifiedResNet tower (RN50-style configs: `vision_cfg.layers` a list)."""
+    return hasattr(visual, "layer4") and hasattr(visual, "attnpool")
 
 
-# The paper's unlock modes as numbers of upper blocks, so that a mode means the same on any
-# backbone depth (the paper: last 3 of 24 vision blocks, last 2 of 12 text blocks).
-UNLOCK_MODES: dict[str, Unlock] = {
-    "all": Unlock(ALL_BLOCKS, ALL_BLOCKS, everything=True),
-    "visual": Unlock(ALL_BLOCKS, 0),
-    "visual_upper_layers": Unlock(3, 0),
-    "visual_upper_layers_textual_upper_layers": Unlock(3, 2),
-    "visual_upper_layers_textual_upper_layers_deeper": Unlock(4, 3),
-    "visual_last_layer": Unlock(1, 0),
-}
+def vision_blocks(visual: torch.nn.Module) -> list[torch.nn.Module]:
+    """The vision tower's blocks, bottom to top: transformer blocks, or residual bottlenecks."""
+    if is_resnet(visual):
+        return [*visual.layer1, *visual.layer2, *visual.layer3, *visual.layer4]
+    if hasattr(visual, "transformer"):
+        return list(visual.transformer.resblocks)
+    raise BackboneError(f"vision tower {type(visual).__name__}: no known blocks to unlock")
 
 
-def _last(blocks: torch.nn.ModuleList, count: int) -> list[torch.nn.Module]:
+def vision_head(visual: torch.nn.Module) -> list[torch.nn.Module]:
+    """What follows the last block: the final norm (ViT) or the attention pooling (ResNet)."""
+    return [visual.attnpool] if is_resnet(visual) else [visual.ln_post]
+
+
+def vision_embeddings(visual: torch.nn.Module) -> list[torch.nn.Module | torch.nn.Parameter]:
+    """What precedes the first block: patch and position embeddings, or the conv stem."""
+    if is_resnet(visual):
+        return [visual.conv1, visual.bn1, visual.conv2, visual.bn2, visual.conv3, visual.bn3]
+    parts = [visual.conv1, visual.class_embedding, visual.positional_embedding]
+    return parts + ([visual.ln_pre] if hasattr(visual, "ln_pre") else [])
+
+
+def _last(blocks: list[torch.nn.Module], count: int) -> list[torch.nn.Module]:
     if count == 0:
         return []
     return list(blocks) if count == ALL_BLOCKS else list(blocks)[-count:]
@@ -136,7 +141,7 @@ def unlock(model: torch.nn.Module, mode: str) -> list[str]:
         visual = model.visual
         trained: list[torch.nn.Module | torch.nn.Parameter] = []
         if plan.vision_blocks:
-            trained += [*_last(visual.transformer.resblocks, plan.vision_blocks), visual.ln_post]
+            trained += [*_last(vision_blocks(visual), plan.vision_blocks), *vision_head(visual)]
             if plan.vision_blocks == ALL_BLOCKS:
                 trained += [visual]
         if plan.text_blocks:

@@ -70,9 +70,19 @@ class SocialReward:
         with Image.open(image) as opened:
             return self.preprocess(opened.convert("RGB"))
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.backbone.parameters()).device
+
+    def to(self, device: str | torch.device) -> SocialReward:
+        """Move the model (e.g. to "cuda"); inputs follow it."""
+        self.backbone.to(device)
+        return self
+
     @torch.no_grad()
     def embed_prompts(self, prompts: Sequence[str]) -> torch.Tensor:
-        return self.backbone.encode_text(self.tokenizer(list(prompts)), normalize=True)
+        tokens = self.tokenizer(list(prompts)).to(self.device)
+        return self.backbone.encode_text(tokens, normalize=True).cpu()
 
     @torch.no_grad()
     def embed_images(self, images: Sequence[str | Path | Image.Image]) -> torch.Tensor:
@@ -80,9 +90,9 @@ class SocialReward:
             self.backbone.encode_image(
                 torch.stack(
                     [self._image_tensor(image) for image in images[i : i + self.batch_size]]
-                ),
+                ).to(self.device),
                 normalize=True,
-            )
+            ).cpu()
             for i in range(0, len(images), self.batch_size)
         ]
         return torch.cat(batches) if batches else torch.empty(0, self.backbone.visual.output_dim)

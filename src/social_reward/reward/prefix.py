@@ -14,8 +14,10 @@ import torch
 import torch.nn.functional as F
 from open_clip.model import text_global_pool
 
+from social_reward.reward.backbone import is_resnet, vision_blocks
 
-def frozen_block_count(blocks: torch.nn.ModuleList) -> int:
+
+def frozen_block_count(blocks: list[torch.nn.Module] | torch.nn.ModuleList) -> int:
     """How many blocks, from the bottom, have no trainable parameter."""
     count = 0
     for block in blocks:
@@ -43,8 +45,13 @@ def _run_blocks(
 
 
 def encode_image_prefix(model: torch.nn.Module, images: torch.Tensor, blocks: int) -> torch.Tensor:
-    """Tokens of the images after the embeddings and the first `blocks` vision blocks."""
+    """Tokens (or feature maps) after the embeddings (or stem) and the first `blocks` blocks."""
     visual = model.visual
+    if is_resnet(visual):
+        x = visual.stem(images)
+        for block in vision_blocks(visual)[:blocks]:
+            x = block(x)
+        return x
     return _run_blocks(visual.transformer, visual._embeds(images), 0, blocks)
 
 
@@ -53,9 +60,14 @@ def encode_image_suffix(
 ) -> torch.Tensor:
     """The image embedding from prefix tokens: the remaining blocks, pooling, projection."""
     visual = model.visual
-    pooled, _ = visual._pool(_run_blocks(visual.transformer, tokens, blocks, None))
-    if visual.proj is not None:
-        pooled = pooled @ visual.proj
+    if is_resnet(visual):
+        for block in vision_blocks(visual)[blocks:]:
+            tokens = block(tokens)
+        pooled = visual.attnpool(tokens)
+    else:
+        pooled, _ = visual._pool(_run_blocks(visual.transformer, tokens, blocks, None))
+        if visual.proj is not None:
+            pooled = pooled @ visual.proj
     return F.normalize(pooled, dim=-1) if normalize else pooled
 
 

@@ -50,6 +50,7 @@ SELECT
         WHEN s.position < $train_share + $val_share THEN 'val'
         ELSE 'test'
     END AS split,
+    c.prompt_key,
     p.prompt,
     p.image_id AS pos_image_id,
     n.image_id AS neg_image_id,

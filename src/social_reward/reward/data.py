@@ -1,0 +1,154 @@
+"""Training data for the reward: images decoded once, prompts tokenised once, pairs as indices.
+
+Images are decoded a single time into one uint8 tensor (the model's resize and crop, without
+normalisation, so that storage is exact and four times smaller than floats); batches are
+normalised on the fly. A pair is three indices: its prompt, its positive and its negative
+image. The same bank serves the contrastive pretraining (images with their prompts) and the
+preference training (pairs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+PAIR_COLUMNS = ("prompt", "pos_image_id", "neg_image_id", "pos_path", "neg_path")
+MAX_PIXEL = 255.0
+
+
+class PairDataError(ValueError):
+    """Pairs or images the trainer cannot use, with the file and the reason."""
+
+
+def _geometry_transform(backbone: torch.nn.Module):
+    """The model's own eval preprocessing up to the tensor, without normalisation."""
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+
+    steps = image_transform_v2(PreprocessCfg(**backbone.visual.preprocess_cfg), is_train=False)
+    return steps.transforms[:-1]  # the last step is Normalize
+
+
+@dataclass
+class ImageBank:
+    """Decoded images of a model's input size, as uint8, with their ids."""
+
+    pixels: torch.Tensor  # [N, 3, H, W] uint8
+    index: dict[str, int]  # image_id -> row
+    mean: torch.Tensor  # [3, 1, 1]
+    std: torch.Tensor
+
+    @classmethod
+    def decode(
+        cls,
+        backbone: torch.nn.Module,
+        image_ids: Sequence[str],
+        paths: Sequence[str | Path],
+        workers: int = 2,
+        progress: bool = True,
+    ) -> ImageBank:
+        steps = _geometry_transform(backbone)
+
+        def load(path: str | Path) -> torch.Tensor:
+            try:
+                with Image.open(path) as image:
+                    picture = image.convert("RGB")
+            except OSError as error:
+                raise PairDataError(f"{path}: image unreadable ({error})") from error
+            for step in steps:
+                picture = step(picture)
+            return (picture * MAX_PIXEL).round().to(torch.uint8)
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            tensors = list(
+                tqdm(
+                    pool.map(load, paths),
+                    total=len(paths),
+                    desc="decode images",
+                    unit="img",
+                    disable=not progress,
+                )
+            )
+        cfg = backbone.visual.preprocess_cfg
+        return cls(
+            pixels=torch.stack(tensors) if tensors else torch.empty(0, dtype=torch.uint8),
+            index={image_id: row for row, image_id in enumerate(image_ids)},
+            mean=torch.tensor(cfg["mean"]).view(3, 1, 1),
+            std=torch.tensor(cfg["std"]).view(3, 1, 1),
+        )
+
+    def normalise(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8 pixels -> the model's normalised float input."""
+        return (pixels.float() / MAX_PIXEL - self.mean) / self.std
+
+    def rows(self, image_ids: Sequence[str]) -> torch.Tensor:
+        missing = [image_id for image_id in image_ids if image_id not in self.index]
+        if missing:
+            raise PairDataError(f"images not decoded: {missing[:5]}")
+        return torch.tensor([self.index[image_id] for image_id in image_ids], dtype=torch.long)
+
+
+@dataclass
+class PairSet:
+    """Pairs as row indices into a prompt table and an image bank."""
+
+    prompt_rows: torch.Tensor  # [P] into `prompts`
+    pos_rows: torch.Tensor  # [P] into the image bank
+    neg_rows: torch.Tensor
+    prompts: list[str]  # distinct prompts
+
+    def __len__(self) -> int:
+        return len(self.prompt_rows)
+
+
+def read_pairs(path: Path) -> pd.DataFrame:
+    """A pairs file of the `pairs` stage, checked for the columns the trainer needs."""
+    if not path.is_file():
+        raise PairDataError(f"{path}: file missing; run the `pairs` stage first")
+    pairs = pd.read_parquet(path)
+    missing = [column for column in PAIR_COLUMNS if column not in pairs.columns]
+    if missing:
+        raise PairDataError(
+            f"{path}: column(s) {missing} missing (rule: a pairs file has the columns "
+            f"{list(PAIR_COLUMNS)}); columns present: {list(pairs.columns)}"
+        )
+    return pairs
+
+
+def images_of_pairs(*tables: pd.DataFrame) -> pd.DataFrame:
+    """Distinct (image_id, path) of the pairs' positive and negative images, sorted by id."""
+    frames = [
+        table[[f"{side}_image_id", f"{side}_path"]].set_axis(["image_id", "path"], axis=1)
+        for table in tables
+        for side in ("pos", "neg")
+    ]
+    return pd.concat(frames).drop_duplicates("image_id").sort_values("image_id", ignore_index=True)
+
+
+def pair_set(pairs: pd.DataFrame, bank: ImageBank) -> PairSet:
+    prompts = sorted(pairs["prompt"].unique())
+    row_of = {prompt: row for row, prompt in enumerate(prompts)}
+    return PairSet(
+        prompt_rows=torch.tensor(pairs["prompt"].map(row_of).to_numpy(), dtype=torch.long),
+        pos_rows=bank.rows(list(pairs["pos_image_id"])),
+        neg_rows=bank.rows(list(pairs["neg_image_id"])),
+        prompts=prompts,
+    )
+
+
+def prompt_groups(prompt_keys: Sequence) -> np.ndarray:
+    """Dense integer ids of prompt groups (images of one group share their caption's meaning)."""
+    return pd.factorize(pd.Series(prompt_keys), sort=True)[0]
+
+
+def prompt_captions(prompts: Sequence[str]) -> tuple[list[str], torch.Tensor]:
+    """Distinct captions (sorted) and, per row, the index of its caption."""
+    codes, captions = pd.factorize(pd.Series(prompts), sort=True)
+    return list(captions), torch.tensor(codes, dtype=torch.long)

@@ -1,0 +1,68 @@
+"""What a `train` run changes, and that it changes it the same way every time."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from safetensors.torch import load_file
+
+from social_reward.reward.backbone import WEIGHTS_FILE, build_backbone, unlock
+from tests.model.conftest import BACKBONE, VARIANT, train, train_config, update_difference
+
+PAPER_MODE = "visual_upper_layers_textual_upper_layers"
+TOLERANCE = 1e-4
+
+
+def max_difference(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor]) -> float:
+    assert first.keys() == second.keys()
+    return max((first[key] - second[key]).abs().max().item() for key in first)
+
+
+def test_frozen_parameters_stay_exactly_as_saved(baseline, training_inputs):
+    """Outside the unlocked parameters nothing moves: frozen weights, and buffers too (batch
+    norm statistics stay the pretrained ones in training)."""
+    assert baseline.config.unlock == PAPER_MODE
+    unlocked = set(unlock(build_backbone(BACKBONE), PAPER_MODE))
+    before = load_file(training_inputs.backbone_dir / WEIGHTS_FILE)
+    after = baseline.weights()
+    assert before.keys() == after.keys()
+    frozen = [key for key in before if key not in unlocked]
+    assert frozen and unlocked <= before.keys()
+    changed_frozen = [key for key in frozen if not torch.equal(before[key], after[key])]
+    assert changed_frozen == []
+    changed = [key for key in unlocked if not torch.equal(before[key], after[key])]
+    assert changed, "no unlocked parameter moved"
+    assert baseline.metrics["trained_parameters"] == sum(before[key].numel() for key in unlocked)
+
+
+def test_cached_prefix_trains_like_the_uncached_towers(baseline, training_inputs, tmp_path):
+    assert baseline.config.cache_prefix and baseline.config.flip_views
+    assert baseline.metrics["cached_prefix"] is True
+    uncached = train(train_config(training_inputs, tmp_path, cache_prefix=False))
+    assert uncached.metrics["cached_prefix"] is False
+    assert max_difference(uncached.weights(), baseline.weights()) < TOLERANCE
+    assert update_difference(uncached, baseline, training_inputs.backbone_dir) < 1e-3
+    for key in ("final_train_loss", "val_accuracy"):
+        assert abs(uncached.metrics[key] - baseline.metrics[key]) < TOLERANCE, key
+
+
+def test_same_seed_same_bytes_other_seed_other_weights(baseline, training_inputs, tmp_path):
+    again = train(train_config(training_inputs, tmp_path / "again"))
+    assert again.files() == baseline.files()
+    reseeded = train(train_config(training_inputs, tmp_path / "seed-1", seed=1))
+    # Another order of the pairs and other mirrored views: another update altogether.
+    assert update_difference(reseeded, baseline, training_inputs.backbone_dir) > 0.1
+
+
+def test_bradley_terry_loss_trains_and_writes_metrics(training_inputs, tmp_path):
+    run = train(train_config(training_inputs, tmp_path, loss="bradley_terry", epochs=1))
+    written = json.loads((run.config.metrics_dir / f"{VARIANT}.json").read_text())
+    assert written == run.metrics
+    assert written["loss"] == "bradley_terry" and written["epochs"] == 1
+    assert written["final_train_loss"] > 0
+    assert 0 <= written["val_accuracy"] <= 1
+    assert (run.config.log_dir / f"{VARIANT}.csv").read_text().splitlines()[0] == (
+        "epoch,train_loss,val_accuracy"
+    )
+    assert json.loads((run.out_dir / "config.json").read_text())["loss"] == "bradley_terry"
