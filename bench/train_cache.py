@@ -8,6 +8,10 @@ loss and AdamW settings (`RewardTrainerConfig` defaults):
     decodes the pairs' image files with PIL, applies the model's transform, runs both
     images and the prompt through the whole network (frozen blocks included) and steps
     AdamW on the unlocked parameters; validation does the same without the step.
+    `--reference-freezing module-attribute` (the default) keeps the reference code's
+    defect: it sets `requires_grad` as a module attribute, which freezes nothing, so
+    backward runs through every block and only the optimiser's list limits the update;
+    `parameters` freezes each frozen parameter properly (a fairer, faster baseline).
 (b) cached: the stage's trainer, Lightning `Trainer.fit` with `PairDataModule` and
     `RewardModule` (cache_prefix true). The one-off costs (decoding the images once into
     the `ImageBank`, filling the prefix cache) are timed apart from the epochs, and the
@@ -43,7 +47,7 @@ import torch
 from open_clip.transform import PreprocessCfg, image_transform_v2
 from PIL import Image
 
-from social_reward.reward.backbone import build_backbone, tokenizer_for, unlock
+from social_reward.reward.backbone import build_backbone, tokenizer_for, unlock, vision_blocks
 from social_reward.reward.data import ImageBank, images_of_pairs, pair_set, read_pairs
 from social_reward.reward.losses import LOSSES
 from social_reward.reward.trainer import (
@@ -124,6 +128,7 @@ class ReferenceLoop:
         architecture: str,
         config: RewardTrainerConfig,
         device: torch.device,
+        freezing: str = "module-attribute",
     ) -> None:
         self.model = backbone.to(device)
         self.config = config
@@ -138,6 +143,9 @@ class ReferenceLoop:
             lr=config.learning_rate,
             weight_decay=config.weight_decay,
         )
+        if freezing == "module-attribute":  # gradients flow everywhere, as in the reference
+            for parameter in self.model.parameters():
+                parameter.requires_grad_(True)
 
     def images(self, paths: list[str], views: torch.Tensor) -> torch.Tensor:
         tensors = []
@@ -329,6 +337,12 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="timed epochs")
     parser.add_argument("--architecture", default=DEFAULT_ARCHITECTURE)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument(
+        "--reference-freezing",
+        default="module-attribute",
+        choices=["module-attribute", "parameters"],
+        help="(a)'s freezing: the reference code's (frozen in name only) or per parameter",
+    )
     args = parser.parse_args()
     quiet()
     device = torch.device(args.device)
@@ -349,12 +363,13 @@ def main() -> int:
     initial = build_backbone(args.architecture)  # random weights
     unlock(initial, config.unlock)
     initial_parameters = trained_parameters(initial)
-    blocks = len(initial.visual.transformer.resblocks)
+    blocks = len(vision_blocks(initial.visual))
     image_size = initial.visual.preprocess_cfg["size"]
     images = len(images_of_pairs(train, val))
     print(
         f"training on {device.type}: {args.architecture} (random weights, {blocks} vision "
-        f"blocks, {image_size[0]} px), unlock {config.unlock}"
+        f"blocks, {image_size[0]} px), unlock {config.unlock}; reference freezing: "
+        f"{args.reference_freezing}"
     )
     print(
         f"  {len(train)} train pairs ({steps} steps of {config.batch_size}), {len(val)} val "
@@ -363,9 +378,9 @@ def main() -> int:
     )
 
     torch.use_deterministic_algorithms(True)  # as Lightning's deterministic=True
-    reference = ReferenceLoop(copy.deepcopy(initial), args.architecture, config, device).run(
-        train, val, args.epochs
-    )
+    reference = ReferenceLoop(
+        copy.deepcopy(initial), args.architecture, config, device, args.reference_freezing
+    ).run(train, val, args.epochs)
     cached = run_cached(
         copy.deepcopy(initial), args.architecture, config, train, val, args.epochs, device
     )

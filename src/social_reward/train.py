@@ -180,7 +180,7 @@ def run_train(
             "loss": config.loss,
             "margin": config.margin,
             "training_data_sha256": data_hash,
-            "trained_parameters": len(trained_parameters),
+            "trained_parameter_tensors": len(trained_parameters),
         },
     )
     reward.save_pretrained(paths.out_dir)

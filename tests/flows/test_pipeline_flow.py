@@ -5,7 +5,7 @@ import json
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
-from flows.pipeline import StageFailed, pipeline
+from flows.pipeline import STAGES, StageFailed, pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -18,10 +18,13 @@ def prefect_server():
 
 def test_pipeline_flow_runs_every_stage(prefect_server, small_project):
     outputs = pipeline(small_project)
-    assert len(outputs) == 4
+    assert len(outputs) == len(STAGES)
+    assert "Running stage 'evaluate'" in outputs[-1]
     metrics = json.loads((small_project / "metrics" / "profile.json").read_text())
     assert metrics["counts"]["images"] == 900
     assert json.loads((small_project / "metrics" / "pairs.json").read_text())["pairs"]["train"] > 0
+    assert (small_project / "models" / "reward" / "model.safetensors").is_file()
+    assert "remix_pairs" in json.loads((small_project / "metrics" / "evaluate.json").read_text())
 
 
 def test_a_failing_stage_fails_the_flow_with_its_message(prefect_server, small_project):
