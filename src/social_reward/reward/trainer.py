@@ -168,7 +168,8 @@ class PairDataModule(L.LightningDataModule):
         if self.cached and self.cache is None:
             vision, text = self.blocks
             # setup runs before Lightning moves the model: fill the cache on the run's device.
-            self.backbone.to(self.trainer.strategy.root_device)
+            if self.trainer is not None:
+                self.backbone.to(self.trainer.strategy.root_device)
             self.cache = PrefixCache.compute(
                 self.backbone, self.bank, self.tokens, self.views, vision, text
             )
