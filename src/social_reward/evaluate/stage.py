@@ -15,17 +15,22 @@ from __future__ import annotations
 
 import itertools
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from social_reward.config import EvaluateConfig
-from social_reward.duck import connect, create_image_features, read_sql, register_parquet
+from social_reward.duck import (
+    connect,
+    create_image_features,
+    read_sql,
+    register_export,
+    register_parquet,
+)
 from social_reward.evaluate import metrics as M
 from social_reward.evaluate.audit import is_image_scorer
 from social_reward.evaluate.scorers import ColumnScorer, RandomScorer, RewardScorer, Scorer
-from social_reward.export import IMAGES_FILE, read_manifest
+from social_reward.export import read_manifest
 from social_reward.truth import read_truth
 
 REWARD = "social_reward"
@@ -51,9 +56,7 @@ def evaluation_images(config: EvaluateConfig) -> pd.DataFrame:
     """Train and test images with their split, prompt, file and engagement columns."""
     manifest = read_manifest(config.validated_dir)
     connection = connect()
-    register_parquet(connection, "images", config.validated_dir / IMAGES_FILE)
-    for view, file in (("remixes", "remixes.parquet"), ("users", "users.parquet")):
-        register_parquet(connection, view, config.validated_dir / file)
+    register_export(connection, config.validated_dir)
     create_image_features(connection, manifest.exported_at)
     register_parquet(connection, "image_splits", config.pairs_dir / "images.parquet")
     return connection.sql(read_sql("evaluation_images.sql")).df()
@@ -242,7 +245,3 @@ def truth_metrics(
         seed=config.seed,
     )
     return truth_section, audit
-
-
-def report_path(config: EvaluateConfig) -> Path:
-    return config.report_dir / "index.html"
