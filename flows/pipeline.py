@@ -22,6 +22,9 @@ STAGES: tuple[str, ...] = (
     "pretrain",
     "train",  # every variant of the foreach stage: the reward and its ablation
     "evaluate",
+    "generator_pretrain",
+    "finetune",
+    "evaluate_generator",
 )
 
 

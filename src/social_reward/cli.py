@@ -237,6 +237,66 @@ def evaluate(params: ParamsOption = DEFAULT_PARAMS) -> None:
 
 
 @app.command()
+def generator_pretrain(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Stage `generator_pretrain`: the small default generator, or a local Stable Diffusion."""
+    from social_reward.generator.pipeline import GeneratorError
+    from social_reward.generator_pretrain import run_generator_pretrain
+    from social_reward.reward.backbone import BackboneError
+    from social_reward.reward.data import PairDataError
+
+    try:
+        loaded = load_params(params)
+        metrics = run_generator_pretrain(loaded.generator, loaded.generator_pretrain)
+    except (ParamsError, GeneratorError, BackboneError, PairDataError) as error:
+        _fail(error)
+    typer.echo(json.dumps(metrics))
+    typer.echo(f"wrote {loaded.generator_pretrain.out_dir} and {loaded.generator_pretrain.metrics}")
+
+
+@app.command()
+def finetune(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Stage `finetune`: LoRA adapters that raise the Social Reward of the generator."""
+    from social_reward.finetune import run_finetune
+    from social_reward.generator.pipeline import GeneratorError
+    from social_reward.reward.backbone import BackboneError
+    from social_reward.reward.data import PairDataError
+
+    try:
+        loaded = load_params(params)
+        metrics = run_finetune(loaded.finetune)
+    except (ParamsError, GeneratorError, BackboneError, PairDataError) as error:
+        _fail(error)
+    typer.echo(json.dumps(metrics))
+    typer.echo(f"wrote {loaded.finetune.out_dir} and {loaded.finetune.metrics}")
+
+
+@app.command()
+def evaluate_generator(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Stage `evaluate_generator`: base vs fine-tuned generator under every judge."""
+    from social_reward.evaluate.external import ExternalWeightsError
+    from social_reward.evaluate_generator import run_evaluate_generator
+    from social_reward.generator.pipeline import GeneratorError
+    from social_reward.reward.backbone import BackboneError
+    from social_reward.reward.data import PairDataError
+
+    try:
+        loaded = load_params(params)
+        metrics = run_evaluate_generator(loaded.evaluate_generator)
+    except (
+        ParamsError,
+        GeneratorError,
+        BackboneError,
+        PairDataError,
+        ExternalWeightsError,
+        ExportError,
+        TruthMismatchError,
+    ) as error:
+        _fail(error)
+    typer.echo(json.dumps(metrics))
+    typer.echo(f"wrote {loaded.evaluate_generator.metrics}")
+
+
+@app.command()
 def score(
     model: Annotated[Path, typer.Option(help="A saved Social Reward model folder.")],
     input: Annotated[

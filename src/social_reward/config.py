@@ -13,6 +13,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from social_reward.generator.diffusion_config import DiffusionConfig
+from social_reward.generator.finetune_config import FinetuneTrainerConfig
 from social_reward.reward.contrastive_config import ContrastiveConfig
 from social_reward.reward.trainer_config import RewardTrainerConfig
 
@@ -189,6 +191,87 @@ class EvaluateConfig(Section):
     seed: int = 0
 
 
+class GeneratorModelConfig(Section):
+    """Section `generator`: which text-to-image model the generator stages tune."""
+
+    # A local Stable Diffusion folder (diffusers' save_pretrained layout) or single checkpoint
+    # file; empty: the small default of this repository, trained by `generator_pretrain`.
+    pretrained: Path | None = None
+
+
+class GeneratorPretrainConfig(DiffusionConfig):
+    """Section `generator_pretrain`: the small default generator, trained on the export."""
+
+    pairs_dir: Path = Path("artifacts/pairs")  # images.parquet: images and their prompts
+    backbone_dir: Path = Path("models/backbone")  # its frozen text tower encodes prompts
+    out_dir: Path = Path("models/generator_base")
+    metrics: Path = Path("metrics/generator_pretrain.json")
+    log: Path = Path("plots/generator_pretrain.csv")
+    samples: Path = Path("reports/generator_pretrain/samples.png")
+    sample_prompts: int = Field(8, gt=0)  # rows of the sample grid (training prompts)
+    sample_seeds: int = Field(6, gt=0)
+    sampling_steps: int = Field(20, gt=0)
+    guidance: float = Field(3.0, ge=1)
+
+
+class FinetuneConfig(FinetuneTrainerConfig):
+    """Section `finetune`: LoRA adapters that raise the Social Reward of the generator."""
+
+    pairs_dir: Path = Path("artifacts/pairs")  # training prompts: the pairs' train split
+    base_dir: Path = Path("models/generator_base")
+    reward_dir: Path = Path("models/reward")
+    out_dir: Path = Path("models/generator")
+    metrics: Path = Path("metrics/finetune.json")
+    log: Path = Path("plots/finetune.csv")
+
+
+class JudgeConfig(Section):
+    """The truth judge of simulated exports (an independent stand-in for a user study)."""
+
+    image_size: int = Field(32, ge=8)
+    width: int = Field(32, gt=0)
+    epochs: int = Field(8, gt=0)
+    batch_size: int = Field(64, gt=1)
+    learning_rate: float = Field(2e-3, gt=0)
+
+
+class EvaluateGeneratorConfig(Section):
+    """Section `evaluate_generator`: base vs fine-tuned on held-out prompts and seeds."""
+
+    pairs_dir: Path = Path("artifacts/pairs")  # held-out prompts: the pairs' test split
+    validated_dir: Path = Path("artifacts/validated")  # the export the truth belongs to
+    base_dir: Path = Path("models/generator_base")
+    tuned_dir: Path = Path("models/generator")
+    reward_dir: Path = Path("models/reward")
+    backbone_dir: Path = Path("models/backbone")  # its cosine is the alignment judge
+    truth: Path = Path("truth/appeal.parquet")  # simulated exports: the truth judge
+    external: ExternalWeights = ExternalWeights()
+    metrics: Path = Path("metrics/generator.json")
+    plots_dir: Path = Path("plots/generator")
+    report_dir: Path = Path("reports/generator")
+    seeds_per_prompt: int = Field(40, gt=1)  # images per held-out prompt and model
+    best_of_n: int = Field(20, gt=1)  # best-of-N at inference: groups of this many samples
+    sampling_steps: int = Field(20, gt=0)
+    guidance: float = Field(3.0, ge=1)
+    batch_size: int = Field(64, gt=0)
+    device: str = "cpu"  # where images are drawn and scored: "cuda" on a GPU machine
+    bootstrap_resamples: int = Field(1000, gt=0)
+    level: float = Field(0.95, gt=0.0, lt=1.0)
+    grid_prompts: int = Field(6, gt=0)
+    grid_seeds: int = Field(4, gt=0)
+    judge: JudgeConfig = JudgeConfig()
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _groups_fit(self) -> EvaluateGeneratorConfig:
+        if self.best_of_n > self.seeds_per_prompt:
+            raise ValueError(
+                f"best_of_n ({self.best_of_n}) must not exceed seeds_per_prompt "
+                f"({self.seeds_per_prompt}): the groups are drawn from those images"
+            )
+        return self
+
+
 class Params(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -200,6 +283,10 @@ class Params(BaseModel):
     pretrain: PretrainConfig = PretrainConfig()
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+    generator: GeneratorModelConfig = GeneratorModelConfig()
+    generator_pretrain: GeneratorPretrainConfig = GeneratorPretrainConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
+    evaluate_generator: EvaluateGeneratorConfig = EvaluateGeneratorConfig()
 
 
 class ParamsError(ValueError):

@@ -128,3 +128,71 @@ def test_evaluate_without_a_trained_reward_names_the_folder(tmp_path):
     result = run(["social-reward", "evaluate", "--params", str(params)], check=False)
     assert result.returncode == 1
     assert f"{tmp_path / 'missing' / 'config.json'}: file missing" in result.stderr
+
+
+def _image_splits(folder, split: str):
+    import pandas as pd
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(
+        {
+            "image_id": ["img1"],
+            "path": ["img1.png"],
+            "prompt_key": [1],
+            "prompt": ["a red star on a navy background"],
+            "split": [split],
+        }
+    ).to_parquet(folder / "images.parquet")
+    return folder
+
+
+def test_finetune_before_generator_pretrain_says_which_stage_to_run(tmp_path):
+    pairs = _image_splits(tmp_path / "pairs", "train")
+    params = _params_with(
+        tmp_path, f"finetune:\n  pairs_dir: {pairs}\n  base_dir: {tmp_path / 'nowhere'}\n"
+    )
+    result = run(["social-reward", "finetune", "--params", str(params)], check=False)
+    assert result.returncode == 1
+    assert f"{tmp_path / 'nowhere' / 'generator.json'}: file missing" in result.stderr
+    assert "run the `generator_pretrain` stage first" in result.stderr
+
+
+def test_finetune_without_training_prompts_names_the_rule(tmp_path):
+    pairs = _image_splits(tmp_path / "pairs", "test")
+    params = _params_with(tmp_path, f"finetune:\n  pairs_dir: {pairs}\n")
+    result = run(["social-reward", "finetune", "--params", str(params)], check=False)
+    assert result.returncode == 1
+    assert f"{pairs / 'images.parquet'}: no image in split 'train'" in result.stderr
+    assert "must not be empty" in result.stderr
+
+
+def test_evaluate_generator_before_finetune_says_which_stage_to_run(tmp_path):
+    pairs = _image_splits(tmp_path / "pairs", "test")
+    params = _params_with(
+        tmp_path,
+        f"evaluate_generator:\n  pairs_dir: {pairs}\n  tuned_dir: {tmp_path / 'nowhere'}\n",
+    )
+    result = run(["social-reward", "evaluate-generator", "--params", str(params)], check=False)
+    assert result.returncode == 1
+    assert f"{tmp_path / 'nowhere' / 'finetune.json'}: file missing" in result.stderr
+    assert "run the `finetune` stage first" in result.stderr
+
+
+def test_generator_pretrain_refuses_a_folder_that_is_not_stable_diffusion(tmp_path):
+    pairs = _image_splits(tmp_path / "pairs", "train")
+    params = _params_with(
+        tmp_path,
+        f"generator:\n  pretrained: {tmp_path}\ngenerator_pretrain:\n  pairs_dir: {pairs}\n",
+    )
+    result = run(["social-reward", "generator-pretrain", "--params", str(params)], check=False)
+    assert result.returncode == 1
+    assert f"{tmp_path}: not a Stable Diffusion folder (no model_index.json)" in result.stderr
+
+
+def test_evaluate_generator_rejects_groups_larger_than_the_images_drawn(tmp_path):
+    params = _params_with(
+        tmp_path, "evaluate_generator:\n  seeds_per_prompt: 10\n  best_of_n: 20\n"
+    )
+    result = run(["social-reward", "evaluate-generator", "--params", str(params)], check=False)
+    assert result.returncode == 1
+    assert "best_of_n (20) must not exceed seeds_per_prompt (10)" in result.stderr

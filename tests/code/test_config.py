@@ -45,8 +45,11 @@ def test_ci_config_overrides_apply_like_dvc_set_params():
     params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
     shrunk = config.apply_to(params)
     for key, value in config.params.items():
-        section, leaf = key.split(".")
-        assert shrunk[section][leaf] == value
+        *sections, leaf = key.split(".")
+        node = shrunk
+        for section in sections:
+            node = node[section]
+        assert node[leaf] == value
         assert f"{key}={value}" in config.dvc_set_params()
     assert params != shrunk, "apply_to must not change its input"
     assert config.simulate.images < 6000

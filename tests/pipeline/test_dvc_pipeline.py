@@ -16,6 +16,9 @@ STAGES = (
     "train@reward",
     "train@ablation",
     "evaluate",
+    "generator_pretrain",
+    "finetune",
+    "evaluate_generator",
 )
 
 
@@ -91,6 +94,37 @@ def test_the_model_stages_write_the_reward_and_its_evaluation(reproduced_project
     assert (project / "plots" / "evaluate" / "accuracy.png").stat().st_size > 10_000
 
 
+def test_the_generator_stages_write_a_base_adapters_and_their_evaluation(reproduced_project):
+    from social_reward.generator.finetune_trainer import LORA_WEIGHTS_FILE, load_lora
+    from social_reward.generator.pipeline import load_generator
+
+    project = reproduced_project
+    pretrained = read_json(project / "metrics" / "generator_pretrain.json")
+    assert pretrained["trained"] and pretrained["held_out_split"] == "test"
+    assert (project / "reports" / "generator_pretrain" / "samples.png").stat().st_size > 5000
+    finetuned = read_json(project / "metrics" / "finetune.json")
+    assert finetuned["method"] == "draft" and finetuned["trainable_parameters"] > 0
+    assert (project / "models" / "generator" / LORA_WEIGHTS_FILE).is_file()
+    # The adapters load onto the base through diffusers' LoRA loading.
+    base = load_generator(project / "models" / "generator_base")
+    generator = load_lora(base, project / "models" / "generator")
+    assert generator.unet.active_adapters()
+
+    evaluation = read_json(project / "metrics" / "generator.json")
+    assert {"social_reward", "clip_score", "truth_judge"} <= set(evaluation["win_rate"])
+    for values in evaluation["win_rate"].values():
+        assert values["low"] <= values["win_rate"] <= values["high"]
+    assert 0.0 <= evaluation["prompt_consistency"]["base"] <= 1.0
+    assert evaluation["diversity"]["base"]["pixel"] > 0
+    assert 0.0 <= evaluation["best_of_n"]["truth_judge_win_rate"] <= 1.0
+    assert (project / "reports" / "generator" / "comparison.png").stat().st_size > 5000
+    assert (
+        (project / "plots" / "generator" / "win_rates.csv")
+        .read_text()
+        .startswith("judge,win_rate,low,high")
+    )
+
+
 def test_changed_params_rerun_only_their_stage(reproduced_project, tmp_path):
     project = copy_project(reproduced_project, tmp_path / "project")
     params = project / "params.yaml"
@@ -99,8 +133,9 @@ def test_changed_params_rerun_only_their_stage(reproduced_project, tmp_path):
     assert set(status) == {"evaluate"}
     rerun = run(["dvc", "repro"], cwd=project)
     assert "Running stage 'evaluate'" in rerun.stdout
-    for stage in STAGES[:-1]:
-        assert f"Running stage '{stage}'" not in rerun.stdout
+    for stage in STAGES:
+        if stage != "evaluate":
+            assert f"Running stage '{stage}'" not in rerun.stdout
     evaluation = read_json(project / "metrics" / "evaluate.json")
     assert all(values["pairs"] == 30 for values in evaluation["audit"]["influencer"].values())
     assert json.loads(run(["dvc", "status", "--json"], cwd=project).stdout) == {}
@@ -120,5 +155,12 @@ def test_a_bad_export_stops_the_pipeline_at_the_validation_gate(small_project):
 def test_dvc_plots_show_renders_every_plot(reproduced_project, tmp_path):
     run(["dvc", "plots", "show", "-o", str(tmp_path / "rendered")], cwd=reproduced_project)
     page = (tmp_path / "rendered" / "index.html").read_text()
-    for plot in ("profile.png", "accuracy.png", "plots/train/reward.csv", "plots/pretrain.csv"):
+    for plot in (
+        "profile.png",
+        "accuracy.png",
+        "plots/train/reward.csv",
+        "plots/pretrain.csv",
+        "plots/generator/win_rates.csv",
+        "comparison.png",
+    ):
         assert plot in page

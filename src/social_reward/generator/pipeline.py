@@ -1,0 +1,253 @@
+"""The generators: the small default of this repository and a real Stable Diffusion folder.
+
+Both expose what the stages need and nothing more: a diffusers `UNet2DConditionModel`, its
+scheduler's config, prompt conditioning for the UNet, and the map between images and the
+space the UNet denoises.
+
+- `TinyGenerator`: pixel space. A 32 px image is pixel-unshuffled to 16 x 16 x 12, which a
+  UNet of three levels denoises in a fraction of a second per batch on a CPU. Prompts are
+  encoded by the reward backbone's frozen text tower (`text.PromptEncoder`). Saved as a
+  folder: `unet/` and `scheduler/` as diffusers writes them, `text_encoder/` as the backbone.
+- `StableDiffusionGenerator`: a diffusers `StableDiffusionPipeline` from a local folder
+  (`save_pretrained` layout) or a single checkpoint file; latent space through its VAE.
+
+Images are float tensors [B, 3, H, W] in [0, 1] on both sides of the interface.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from importlib.resources import files
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+GENERATOR_FILE = "generator.json"
+UNET_DIR = "unet"
+SCHEDULER_DIR = "scheduler"
+TEXT_ENCODER_DIR = "text_encoder"
+MODEL_CONFIGS = "social_reward.generator"  # package holding model_configs/*.json
+DEFAULT_UNET = "social-reward-tiny-unet"
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
+
+
+class GeneratorError(ValueError):
+    """A generator that cannot be built or loaded, with the reason."""
+
+
+def device_for(accelerator: str) -> str:
+    """The torch device of a Lightning accelerator name, for work outside the Trainer."""
+    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+        return "cuda"
+    return "cpu"
+
+
+def unet_config(name: str) -> dict:
+    """A UNet config: a JSON file, or a name in this repository's generator/model_configs."""
+    folder = Path(str(files(MODEL_CONFIGS).joinpath("model_configs")))
+    path = Path(name) if name.endswith(".json") else folder / f"{name}.json"
+    if not path.is_file():
+        known = sorted(p.stem for p in folder.glob("*.json"))
+        raise GeneratorError(
+            f"generator_pretrain.unet {name!r}: no such config file; known names: {known}"
+        )
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def training_scheduler(prediction_type: str, timesteps: int, beta_schedule: str):
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(
+        num_train_timesteps=timesteps,
+        beta_schedule=beta_schedule,
+        prediction_type=prediction_type,
+        clip_sample=False,
+    )
+
+
+class TinyGenerator:
+    """A small pixel-space text-to-image model; trains on a CPU in minutes."""
+
+    kind = "tiny"
+
+    def __init__(self, unet, scheduler, prompt_encoder, backbone_name: str, unshuffle: int):
+        self.unet = unet
+        self.scheduler = scheduler
+        self.prompt_encoder = prompt_encoder
+        self.backbone_name = backbone_name
+        self.unshuffle = unshuffle
+        self._empty: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    @classmethod
+    def build(
+        cls,
+        unet_name: str,
+        backbone_dir: Path,
+        prediction_type: str,
+        timesteps: int,
+        beta_schedule: str,
+        text_tokens: int,
+    ) -> TinyGenerator:
+        from diffusers import UNet2DConditionModel
+
+        from social_reward.generator.text import PromptEncoder
+        from social_reward.reward.backbone import load_saved_backbone, tokenizer_for
+
+        backbone, name = load_saved_backbone(backbone_dir)
+        encoder = PromptEncoder(backbone, tokenizer_for(name), text_tokens)
+        config = unet_config(unet_name)
+        expected = {"cross_attention_dim": encoder.width}
+        if config.get("class_embed_type") == "projection":
+            expected["projection_class_embeddings_input_dim"] = encoder.embed_dim
+        for key, value in expected.items():
+            if config.get(key) != value:
+                raise GeneratorError(
+                    f"generator_pretrain.unet {unet_name!r}: {key} is {config.get(key)}, "
+                    f"the text tower of {backbone_dir} gives {value}"
+                )
+        unet = UNet2DConditionModel.from_config(config)
+        unshuffle = round((config["in_channels"] / 3) ** 0.5)
+        scheduler = training_scheduler(prediction_type, timesteps, beta_schedule)
+        return cls(unet, scheduler, encoder, name, unshuffle)
+
+    @property
+    def image_size(self) -> int:
+        return self.unet.config.sample_size * self.unshuffle
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        size = self.unet.config.sample_size
+        return (self.unet.config.in_channels, size, size)
+
+    def to_latents(self, images: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] -> the UNet's space: [-1, 1], pixel-unshuffled."""
+        images = F.interpolate(images, size=self.image_size, mode="area")
+        return F.pixel_unshuffle(images * 2 - 1, self.unshuffle)
+
+    def from_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        return ((F.pixel_shuffle(latents, self.unshuffle) + 1) / 2).clamp(0, 1)
+
+    def condition(self, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
+        features, pooled = self.prompt_encoder(prompts)
+        return {"encoder_hidden_states": features, "class_labels": pooled}
+
+    def to(self, device: str | torch.device) -> TinyGenerator:
+        self.unet.to(device)
+        self.prompt_encoder.to(device)
+        return self
+
+    def save_pretrained(self, folder: Path, backbone: torch.nn.Module | None = None) -> Path:
+        from social_reward.reward.backbone import save_backbone
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self.unet.save_pretrained(folder / UNET_DIR)
+        self.scheduler.save_pretrained(folder / SCHEDULER_DIR)
+        if backbone is not None:
+            save_backbone(backbone, self.backbone_name, folder / TEXT_ENCODER_DIR)
+        config = {"kind": self.kind, "text_tokens": self.prompt_encoder.tokens}
+        (folder / GENERATOR_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        return folder
+
+    @classmethod
+    def from_pretrained(cls, folder: Path) -> TinyGenerator:
+        from diffusers import DDPMScheduler, UNet2DConditionModel
+
+        from social_reward.generator.text import PromptEncoder
+        from social_reward.reward.backbone import load_saved_backbone, tokenizer_for
+
+        config = json.loads((folder / GENERATOR_FILE).read_text(encoding="utf-8"))
+        unet = UNet2DConditionModel.from_pretrained(folder / UNET_DIR)
+        scheduler = DDPMScheduler.from_pretrained(folder / SCHEDULER_DIR)
+        backbone, name = load_saved_backbone(folder / TEXT_ENCODER_DIR)
+        encoder = PromptEncoder(backbone, tokenizer_for(name), config["text_tokens"])
+        unshuffle = round((unet.config.in_channels / 3) ** 0.5)
+        return cls(unet, scheduler, encoder, name, unshuffle)
+
+
+class StableDiffusionGenerator:
+    """A diffusers StableDiffusionPipeline (2.1 base as in the paper, or 1.5), latent space."""
+
+    kind = "stable_diffusion"
+
+    def __init__(self, pipeline) -> None:
+        self.pipeline = pipeline
+        self.unet = pipeline.unet
+        self.scheduler = pipeline.scheduler
+        self.vae = pipeline.vae
+        for module in (pipeline.vae, pipeline.text_encoder):
+            module.requires_grad_(False)
+
+    @classmethod
+    def from_pretrained(cls, source: Path, dtype: torch.dtype = torch.float32):
+        from diffusers import StableDiffusionPipeline
+
+        if source.is_file() and source.suffix in SINGLE_FILE_SUFFIXES:
+            pipeline = StableDiffusionPipeline.from_single_file(
+                str(source), torch_dtype=dtype, local_files_only=True
+            )
+        elif (source / "model_index.json").is_file():
+            pipeline = StableDiffusionPipeline.from_pretrained(
+                source, torch_dtype=dtype, local_files_only=True, safety_checker=None
+            )
+        else:
+            raise GeneratorError(
+                f"{source}: not a Stable Diffusion folder (no model_index.json) or "
+                f"checkpoint file ({', '.join(SINGLE_FILE_SUFFIXES)})"
+            )
+        pipeline.set_progress_bar_config(disable=True)
+        return cls(pipeline)
+
+    @property
+    def image_size(self) -> int:
+        return self.unet.config.sample_size * self.pipeline.vae_scale_factor
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        size = self.unet.config.sample_size
+        return (self.unet.config.in_channels, size, size)
+
+    def to_latents(self, images: torch.Tensor) -> torch.Tensor:
+        images = F.interpolate(images, size=self.image_size, mode="bilinear", antialias=True)
+        images = images.to(self.vae.dtype)
+        latents = self.vae.encode(images * 2 - 1).latent_dist.sample()
+        return latents * self.vae.config.scaling_factor
+
+    def from_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        latents = latents.to(self.vae.dtype) / self.vae.config.scaling_factor
+        return ((self.vae.decode(latents).sample + 1) / 2).clamp(0, 1).float()
+
+    def condition(self, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
+        embeddings, _ = self.pipeline.encode_prompt(
+            list(prompts), self.unet.device, 1, do_classifier_free_guidance=False
+        )
+        return {"encoder_hidden_states": embeddings}
+
+    def to(self, device: str | torch.device) -> StableDiffusionGenerator:
+        self.pipeline.to(device)
+        return self
+
+    def save_reference(self, folder: Path, source: Path) -> Path:
+        """Record where the weights live: gigabytes are not copied into the pipeline."""
+        folder.mkdir(parents=True, exist_ok=True)
+        config = {"kind": self.kind, "source": str(source)}
+        (folder / GENERATOR_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        return folder
+
+
+Generator = TinyGenerator | StableDiffusionGenerator
+
+
+def load_generator(folder: Path) -> Generator:
+    """A generator saved by `generator_pretrain` (either kind)."""
+    path = folder / GENERATOR_FILE
+    if not path.is_file():
+        raise GeneratorError(f"{path}: file missing; run the `generator_pretrain` stage first")
+    config = json.loads(path.read_text(encoding="utf-8"))
+    kind = config.get("kind")
+    if kind == TinyGenerator.kind:
+        return TinyGenerator.from_pretrained(folder)
+    if kind == StableDiffusionGenerator.kind:
+        return StableDiffusionGenerator.from_pretrained(Path(config["source"]))
+    raise GeneratorError(f"{path}: kind {kind!r} unknown; expected tiny or stable_diffusion")
