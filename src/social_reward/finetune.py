@@ -22,6 +22,7 @@ DIGITS = 4
 def run_finetune(config: FinetuneConfig, progress: bool = True) -> dict:
     import lightning as L
 
+    from social_reward.generator.diffusion_trainer import step_trainer
     from social_reward.generator.finetune_trainer import (
         FINETUNE_FILE,
         FinetuneModule,
@@ -59,17 +60,7 @@ def run_finetune(config: FinetuneConfig, progress: bool = True) -> dict:
         metrics.update(draft_steps=config.draft_steps, base_penalty=config.base_penalty)
     names = ("train_loss",) if config.method == "best_of_n" else ("train_loss", "train_reward")
     history = EpochHistory(names)
-    trainer = L.Trainer(
-        max_steps=config.steps,
-        logger=False,
-        enable_checkpointing=False,
-        deterministic=True,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        gradient_clip_val=config.gradient_clip,
-        callbacks=[history],
-        **config.trainer_arguments(),
-    )
+    trainer = step_trainer(config, history, progress)
     trainer.fit(module, finetune_loader(rows, config))
     print(f"fine-tuned in {time.perf_counter() - started:.0f} s")
     history.write_csv(config.log)

@@ -30,6 +30,7 @@ def run_generator_pretrain(
         CaptionFeatures,
         DiffusionModule,
         image_loader,
+        step_trainer,
     )
     from social_reward.generator.grid import sample_grid
     from social_reward.generator.pipeline import (
@@ -63,17 +64,7 @@ def run_generator_pretrain(
         )
         captions, caption_of_image = prompt_captions(images["prompt"])
         history = EpochHistory(("train_loss",))
-        trainer = L.Trainer(
-            max_steps=config.steps,
-            logger=False,
-            enable_checkpointing=False,
-            deterministic=True,
-            enable_progress_bar=progress,
-            enable_model_summary=False,
-            gradient_clip_val=config.gradient_clip,
-            callbacks=[history],
-            **config.trainer_arguments(),
-        )
+        trainer = step_trainer(config, history, progress)
         module = DiffusionModule(
             generator, pixels, caption_of_image, CaptionFeatures(generator, captions), config
         )

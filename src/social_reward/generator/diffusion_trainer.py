@@ -135,6 +135,22 @@ class DiffusionModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
+def step_trainer(config, history: L.Callback, progress: bool) -> L.Trainer:
+    """The Trainer both generator stages use: `config.steps` optimiser steps, clipped
+    gradients, seeded and deterministic, the per-epoch history as the only callback."""
+    return L.Trainer(
+        max_steps=config.steps,
+        logger=False,
+        enable_checkpointing=False,
+        deterministic=True,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        gradient_clip_val=config.gradient_clip,
+        callbacks=[history],
+        **config.trainer_arguments(),
+    )
+
+
 def image_loader(count: int, config: DiffusionConfig) -> DataLoader:
     return DataLoader(
         TensorDataset(torch.arange(count)),
