@@ -16,6 +16,7 @@ diffusers' own LoRA saving (`save_lora_adapter`) so that `load_lora_adapter` rea
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,6 +36,15 @@ LORA_WEIGHTS_FILE = "pytorch_lora_weights.safetensors"  # diffusers' default nam
 FINETUNE_FILE = "finetune.json"  # how the adapters were made
 
 
+def target_pattern(targets: Sequence[str]) -> str:
+    """peft's target modules as one regular expression on module names.
+
+    A list would do the same, but peft keeps it as a set, whose order (and so the bytes of
+    the saved adapter's metadata) changes from one Python process to the next.
+    """
+    return rf".*\.({'|'.join(re.escape(target) for target in targets)})"
+
+
 def add_lora(generator: Generator, config: FinetuneTrainerConfig) -> list[torch.nn.Parameter]:
     """Freeze the UNet and add trainable LoRA adapters to its attention projections."""
     from peft import LoraConfig
@@ -45,7 +55,7 @@ def add_lora(generator: Generator, config: FinetuneTrainerConfig) -> list[torch.
             r=config.lora_rank,
             lora_alpha=config.lora_alpha,
             init_lora_weights="gaussian",
-            target_modules=list(config.lora_targets),
+            target_modules=target_pattern(config.lora_targets),
         ),
         adapter_name=ADAPTER_NAME,
     )

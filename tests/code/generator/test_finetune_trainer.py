@@ -3,9 +3,12 @@ saving and loading, best-of-N picks, and DRaFT's reward gradient and base penalt
 
 from __future__ import annotations
 
+import json
+
 import lightning as L
 import pytest
 import torch
+from safetensors import safe_open
 
 from social_reward.generator.finetune_trainer import (
     LORA_WEIGHTS_FILE,
@@ -14,6 +17,7 @@ from social_reward.generator.finetune_trainer import (
     finetune_loader,
     load_lora,
     save_lora,
+    target_pattern,
 )
 from social_reward.generator.sampling import sample
 from social_reward.reward.backbone import DEFAULT_BACKBONE, build_backbone
@@ -101,6 +105,11 @@ def test_saved_adapters_load_back_through_diffusers(
     save_lora(generator, tmp_path / "lora")
     assert (tmp_path / "lora" / LORA_WEIGHTS_FILE).is_file()
     tuned = sample(generator, PROMPTS, [4, 5], steps=2, guidance=2.0)
+
+    # Saved bytes do not depend on the process: peft's targets are one pattern, not a set.
+    with safe_open(str(tmp_path / "lora" / LORA_WEIGHTS_FILE), "pt") as saved:
+        metadata = json.loads(saved.metadata()["lora_adapter_metadata"])
+    assert metadata["target_modules"] == target_pattern(config.lora_targets)
 
     fresh = load_lora(build_small(backbone_dir, small_unet), tmp_path / "lora")
     assert torch.allclose(sample(fresh, PROMPTS, [4, 5], steps=2, guidance=2.0), tuned, atol=1e-5)
