@@ -19,12 +19,15 @@ def prefect_server():
 def test_pipeline_flow_runs_every_stage(prefect_server, small_project):
     outputs = pipeline(small_project)
     assert len(outputs) == len(STAGES)
-    assert "Running stage 'evaluate'" in outputs[-1]
+    for stage, output in zip(STAGES, outputs, strict=True):
+        assert f"Running stage '{stage}" in output  # `train` runs `train@reward`, ...
     metrics = json.loads((small_project / "metrics" / "profile.json").read_text())
     assert metrics["counts"]["images"] == 900
     assert json.loads((small_project / "metrics" / "pairs.json").read_text())["pairs"]["train"] > 0
     assert (small_project / "models" / "reward" / "model.safetensors").is_file()
     assert "remix_pairs" in json.loads((small_project / "metrics" / "evaluate.json").read_text())
+    generator = json.loads((small_project / "metrics" / "generator.json").read_text())
+    assert "social_reward" in generator["win_rate"]
 
 
 def test_a_failing_stage_fails_the_flow_with_its_message(prefect_server, small_project):
