@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from social_reward.config import load_params
+from social_reward.generator.data import to_pil
 from social_reward.generator.diffusion_trainer import denoising_loss
 from social_reward.generator.finetune_trainer import FinetuneModule, add_lora
 from social_reward.generator.pipeline import GENERATOR_FILE, TinyGenerator, load_generator
@@ -113,7 +114,7 @@ def main() -> int:
     candidates = draw()
 
     def select() -> None:
-        reward.score_pairs([prompt] * SAMPLING_BATCH, [*_pil(candidates)])
+        reward.score_pairs([prompt] * SAMPLING_BATCH, to_pil(candidates))
 
     scoring = timed(select, args.steps)
     rows.append(
@@ -172,12 +173,6 @@ def main() -> int:
         f"{tune.steps * rows[-1 if tune.method == 'draft' else -2][2] / 60:.1f} min"
     )
     return 0
-
-
-def _pil(images: torch.Tensor):
-    from social_reward.generator.data import to_pil
-
-    return to_pil(images)
 
 
 if __name__ == "__main__":

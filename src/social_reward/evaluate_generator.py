@@ -121,7 +121,6 @@ def run_evaluate_generator(config: EvaluateGeneratorConfig, progress: bool = Tru
     from social_reward.generator import metrics as M
     from social_reward.generator.data import to_pil
     from social_reward.generator.finetune_trainer import load_lora
-    from social_reward.generator.grid import save_grid
     from social_reward.generator.pipeline import load_generator
     from social_reward.reward.backbone import load_saved_backbone
     from social_reward.reward.model import SocialReward
@@ -211,7 +210,7 @@ def run_evaluate_generator(config: EvaluateGeneratorConfig, progress: bool = Tru
             ),
         }
 
-    write_outputs(config, metrics, prompts, base, tuned, per_prompt, save_grid)
+    write_outputs(config, metrics, prompts, base, tuned, per_prompt)
     print(f"generator evaluated in {time.perf_counter() - started:.0f} s")
     metrics = _rounded(metrics)
     config.metrics.parent.mkdir(parents=True, exist_ok=True)
@@ -219,7 +218,9 @@ def run_evaluate_generator(config: EvaluateGeneratorConfig, progress: bool = Tru
     return metrics
 
 
-def write_outputs(config, metrics, prompts, base, tuned, per_prompt, save_grid) -> None:
+def write_outputs(config, metrics, prompts, base, tuned, per_prompt) -> None:
+    from social_reward.generator.grid import save_grid
+
     config.plots_dir.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(
         [

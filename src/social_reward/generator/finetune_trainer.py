@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm import tqdm
 
+from social_reward.generator.data import to_pil
 from social_reward.generator.diffusion_trainer import denoising_loss
 from social_reward.generator.finetune_config import FinetuneTrainerConfig
 from social_reward.generator.pipeline import Generator, GeneratorError
@@ -112,18 +113,12 @@ def best_of_n_picks(
             config.batch_size,
             bar,
         )
-    scores = torch.tensor(reward.score_pairs(texts, images_to_pil(images)))
+    scores = torch.tensor(reward.score_pairs(texts, to_pil(images)))
     grouped = scores.view(len(prompts) * config.rounds, config.candidates)
     best = grouped.argmax(dim=1)
     picked_rows = torch.arange(len(grouped)) * config.candidates + best
     prompt_of_pick = [rows[int(n)][0] for n in picked_rows]
     return images[picked_rows], prompt_of_pick, grouped.max(dim=1).values, grouped.mean(dim=1)
-
-
-def images_to_pil(images: torch.Tensor):
-    from social_reward.generator.data import to_pil
-
-    return to_pil(images)
 
 
 class FinetuneModule(L.LightningModule):

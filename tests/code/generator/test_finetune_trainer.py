@@ -10,6 +10,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
+from social_reward.generator.data import to_pil
 from social_reward.generator.finetune_trainer import (
     LORA_WEIGHTS_FILE,
     FinetuneModule,
@@ -69,17 +70,9 @@ def test_best_of_n_picks_are_the_rewards_best_of_each_group(generator, reward):
     picks, prompt_of_pick, best, mean = best_of_n_picks(generator, reward, PROMPTS, config, False)
     assert picks.shape[0] == len(PROMPTS) * config.rounds
     assert prompt_of_pick == [0, 0, 1, 1]
-    rescored = torch.tensor(
-        reward.score_pairs([PROMPTS[p] for p in prompt_of_pick], list(picks_to_pil(picks)))
-    )
+    rescored = torch.tensor(reward.score_pairs([PROMPTS[p] for p in prompt_of_pick], to_pil(picks)))
     assert torch.allclose(rescored, best, atol=1e-5)
     assert (best >= mean).all()
-
-
-def picks_to_pil(picks):
-    from social_reward.generator.data import to_pil
-
-    return to_pil(picks)
 
 
 def test_best_of_n_trains_only_the_lora_adapters_on_attention(generator, reward):
