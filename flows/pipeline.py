@@ -1,17 +1,20 @@
 """Flow `pipeline`: run the DVC stages in order, one Prefect task per stage.
 
-Each task is `dvc repro <stage>`, so DVC decides what is stale and records what ran;
-Prefect adds runs, logs and retries. Run it with `python -m flows.pipeline`.
+Each task is `dvc repro <stage>`, so DVC decides what is stale and records what ran; Prefect
+adds runs, logs, retries and artifacts. A gate stage that stops the data fails the flow with
+the gate's own message. Every run, failed or not, publishes a table of key metrics per stage
+and links to the reports and image grids. Run it with `python -m flows.pipeline`.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from social_reward.dvc_command import is_lock_contention, run_dvc
+from social_reward.summary import gate_failure, report_links_markdown, stage_metrics
 
 # The stages of dvc.yaml, in the order data flows through them.
 STAGES: tuple[str, ...] = (
@@ -26,33 +29,67 @@ STAGES: tuple[str, ...] = (
     "finetune",
     "evaluate_generator",
 )
+LOCK_RETRIES = 3  # another DVC process holds the repository: waiting can help, nothing else can
+LOCK_RETRY_DELAY_S = 20
 
 
 class StageFailed(RuntimeError):
     """A DVC stage exited non-zero; the message carries the stage's own error."""
 
 
-@task(task_run_name="dvc repro {stage}")
+def _retry_on_lock_contention(task, task_run, state) -> bool:
+    try:
+        state.result()
+    except StageFailed as error:
+        return is_lock_contention(str(error))
+    except Exception:
+        return False
+    return False
+
+
+@task(
+    task_run_name="dvc repro {stage}",
+    retries=LOCK_RETRIES,
+    retry_delay_seconds=LOCK_RETRY_DELAY_S,
+    retry_condition_fn=_retry_on_lock_contention,
+)
 def repro(stage: str, project: Path) -> str:
-    environment = dict(os.environ)
-    # The stages call `social-reward`: this interpreter's environment comes first on PATH.
-    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}"
-    result = subprocess.run(
-        [sys.executable, "-m", "dvc", "repro", stage],
-        cwd=project,
-        env=environment,
-        capture_output=True,
-        text=True,
-    )
+    result = run_dvc(["repro", stage], project)
     get_run_logger().info(result.stdout)
     if result.returncode != 0:
+        gate = gate_failure(project, stage, result.stderr)
+        if gate is not None:
+            raise gate
         raise StageFailed(f"stage '{stage}' failed:\n{result.stderr.strip() or result.stdout}")
     return result.stdout
 
 
+@task
+def publish_run(project: Path) -> None:
+    """The run's key metrics and report links, as Prefect artifacts."""
+    rows = stage_metrics(project, STAGES)
+    if rows:
+        create_table_artifact(
+            key="pipeline-metrics",
+            table=rows,
+            description=f"Key metrics per stage of {project.resolve()}",
+        )
+    create_markdown_artifact(
+        key="pipeline-reports",
+        markdown=f"# Reports and image grids\n\n{report_links_markdown(project)}",
+        description="HTML reports and image grids of this run (local files)",
+    )
+
+
 @flow(name="social-reward-pipeline")
 def pipeline(project: Path = Path(".")) -> list[str]:
-    return [repro(stage, project) for stage in STAGES]
+    outputs: list[str] = []
+    try:
+        for stage in STAGES:
+            outputs.append(repro(stage, project))
+    finally:
+        publish_run(project)
+    return outputs
 
 
 if __name__ == "__main__":

@@ -112,6 +112,35 @@ def small_export(tmp_path_factory, ci_simulate_options) -> SimulatedExport:
 
 
 @pytest.fixture(scope="session")
+def fresh_export(tmp_path_factory, ci_simulate_options) -> SimulatedExport:
+    """The small export's community a few days later: what a retrain run takes."""
+    root = tmp_path_factory.mktemp("fresh-export")
+    export = SimulatedExport(root / "data", root / "truth" / "appeal.parquet")
+    simulate(export.export_dir, export.truth, *ci_simulate_options, "--later-days", "5")
+    return export
+
+
+@pytest.fixture(scope="session")
+def drifted_export(tmp_path_factory, ci_simulate_options) -> SimulatedExport:
+    """A later export of a drifted community (new generator, darker images, new words)."""
+    root = tmp_path_factory.mktemp("drifted-export")
+    export = SimulatedExport(root / "data", root / "truth" / "appeal.parquet")
+    simulate(
+        export.export_dir, export.truth, *ci_simulate_options, "--later-days", "5", "--drifted"
+    )
+    return export
+
+
+def drop_into_inbox(export: SimulatedExport, inbox: Path, name: str) -> Path:
+    """Put an export and its truth into a retrain drop folder, as a platform job would."""
+    folder = inbox / name
+    shutil.copytree(export.export_dir, folder / "data")
+    (folder / "truth").mkdir()
+    shutil.copy(export.truth, folder / "truth" / "appeal.parquet")
+    return folder
+
+
+@pytest.fixture(scope="session")
 def metadata_export(tmp_path_factory) -> SimulatedExport:
     """A larger export without image files, for statistics on the counts."""
     root = tmp_path_factory.mktemp("metadata-export")

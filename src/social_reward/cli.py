@@ -297,6 +297,44 @@ def evaluate_generator(params: ParamsOption = DEFAULT_PARAMS) -> None:
 
 
 @app.command()
+def intake(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Retrain: take the newest fresh export from the inbox, check it and put it in place.
+
+    Prints one JSON line: the export taken (null when the inbox holds nothing newer).
+    """
+    from social_reward.dvc_command import DvcError
+    from social_reward.retrain import IntakeError, intake
+
+    try:
+        result = intake(load_params(params))
+    except (ParamsError, GateFailed, IntakeError, DvcError) as error:
+        _fail(error)
+    typer.echo(json.dumps(result))
+
+
+@app.command()
+def challenge(
+    params: ParamsOption = DEFAULT_PARAMS,
+    incomplete: Annotated[
+        str | None,
+        typer.Option(help="The pipeline did not finish, and why: recorded, nothing promoted."),
+    ] = None,
+) -> None:
+    """Retrain: the new reward against the production one; promote it or not, and record why.
+
+    Prints one JSON line: the registry entry of the decision.
+    """
+    from social_reward.dvc_command import DvcError
+    from social_reward.registry import RegistryError, challenge
+
+    try:
+        decision = challenge(load_params(params), incomplete_reason=incomplete)
+    except (ParamsError, RegistryError, DvcError) as error:
+        _fail(error)
+    typer.echo(json.dumps(decision))
+
+
+@app.command()
 def score(
     model: Annotated[Path, typer.Option(help="A saved Social Reward model folder.")],
     input: Annotated[
