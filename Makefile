@@ -45,11 +45,13 @@ $(DATA_MANIFEST): | $(STAMP)
 run: $(STAMP) $(DATA_MANIFEST)
 	$(PY) -m dvc repro
 
-# The pipeline on the small CI export (configs/ci.yaml), as GitHub CI runs it. It replaces
-# data/ with the small export, so data.dvc and dvc.lock change: for CI runners only.
+# The pipeline flow on the small CI export (configs/ci.yaml), as GitHub CI runs it. It
+# replaces data/ with the small export and params.yaml with the CI-sized one, so data.dvc,
+# params.yaml and dvc.lock change: for CI runners only.
 ci-pipeline: $(STAMP)
 	$(PY) -m social_reward.cli simulate --config configs/ci.yaml --out data --truth $(TRUTH) --overwrite
-	$(PY) -m dvc exp run $$($(PY) -m social_reward.cli overrides configs/ci.yaml)
+	$(PY) -m social_reward.cli overrides configs/ci.yaml --write params.yaml
+	$(PY) -m flows.pipeline
 	$(PY) -m dvc metrics show
 
 test: $(STAMP)

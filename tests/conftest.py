@@ -126,8 +126,17 @@ def drifted_export(tmp_path_factory, ci_simulate_options) -> SimulatedExport:
     root = tmp_path_factory.mktemp("drifted-export")
     export = SimulatedExport(root / "data", root / "truth" / "appeal.parquet")
     simulate(
-        export.export_dir, export.truth, *ci_simulate_options, "--later-days", "5", "--drifted"
+        export.export_dir, export.truth, *ci_simulate_options, "--later-days", "10", "--drifted"
     )
+    return export
+
+
+@pytest.fixture(scope="session")
+def later_export(tmp_path_factory, ci_simulate_options) -> SimulatedExport:
+    """The small export's community ten days later: the retrain run after `fresh_export`'s."""
+    root = tmp_path_factory.mktemp("later-export")
+    export = SimulatedExport(root / "data", root / "truth" / "appeal.parquet")
+    simulate(export.export_dir, export.truth, *ci_simulate_options, "--later-days", "10")
     return export
 
 

@@ -363,12 +363,26 @@ def score(
 @app.command()
 def overrides(
     config: Annotated[Path, typer.Argument(help="A run configuration, configs/*.yaml.")],
+    write: Annotated[
+        Path | None,
+        typer.Option(help="Apply them to this params.yaml in place (comments are not kept)."),
+    ] = None,
 ) -> None:
-    """Print a run configuration's params overrides as `dvc exp run` arguments."""
+    """Print a run configuration's params overrides as `dvc exp run` arguments, or apply them."""
+    import yaml
+
     try:
-        typer.echo(" ".join(load_run_config(config).dvc_set_params()))
+        run_config = load_run_config(config)
+        if write is None:
+            typer.echo(" ".join(run_config.dvc_set_params()))
+            return
+        load_params(write)  # refuse to rewrite a params.yaml that does not load
+        applied = run_config.apply_to(yaml.safe_load(write.read_text(encoding="utf-8")))
+        write.write_text(yaml.safe_dump(applied, sort_keys=False), encoding="utf-8")
+        load_params(write)
     except ParamsError as error:
         _fail(error)
+    typer.echo(f"wrote {write} with the overrides of {config}")
 
 
 if __name__ == "__main__":

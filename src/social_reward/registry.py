@@ -205,6 +205,20 @@ def _describe_export_in_place(params: Params) -> dict:
     }
 
 
+def fresh_test_pairs(params: Params) -> pd.DataFrame:
+    """The pairs stage's test pairs, with the prompt key of each (from images.parquet)."""
+    pairs = pd.read_parquet(params.pairs.out_dir / "test.parquet")
+    keys = pd.read_parquet(
+        params.pairs.out_dir / "images.parquet", columns=["image_id", "prompt_key"]
+    )
+    return pairs.merge(
+        keys.rename(columns={"image_id": "pos_image_id"}),
+        on="pos_image_id",
+        how="left",
+        validate="many_to_one",
+    )
+
+
 def challenge(params: Params, incomplete_reason: str | None = None) -> dict:
     """Champion against challenger on the fresh test pairs; promote or keep; record why.
 
@@ -235,7 +249,7 @@ def challenge(params: Params, incomplete_reason: str | None = None) -> dict:
             reason=f"gate(s) {', '.join(failed)} failed; champion kept",
             **details,
         )
-    pairs = pd.read_parquet(params.pairs.out_dir / "test.parquet")
+    pairs = fresh_test_pairs(params)
     champion = read_champion(params)
     if champion is None:
         decision = {

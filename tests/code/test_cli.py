@@ -1,5 +1,7 @@
 """The `social-reward` command as a user runs it: exit codes and messages."""
 
+import json
+
 from tests.conftest import CI_CONFIG, run, simulate
 
 TINY = ("--images", "20", "--users", "10", "--days", "5", "--image-size", "16")
@@ -30,6 +32,31 @@ def test_simulate_rejects_bad_sizes_with_the_rule(tmp_path):
 def test_simulate_takes_sizes_from_a_run_config(tmp_path):
     result = simulate(tmp_path / "d", None, "--config", str(CI_CONFIG), "--metadata-only")
     assert "900 images" in result.stdout
+
+
+def test_overrides_written_into_a_params_file(tmp_path):
+    import shutil
+
+    import yaml
+
+    from tests.conftest import REPO_ROOT
+
+    params = tmp_path / "params.yaml"
+    shutil.copy(REPO_ROOT / "params.yaml", params)
+    run(["social-reward", "overrides", str(CI_CONFIG), "--write", str(params)])
+    written = yaml.safe_load(params.read_text())
+    assert written["train"]["epochs"] == 1 and written["finetune"]["steps"] == 2
+    assert written["pairs"] == yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["pairs"]
+
+
+def test_overrides_refuse_to_rewrite_a_broken_params_file(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("train:\n  epochs: many\n")
+    result = run(
+        ["social-reward", "overrides", str(CI_CONFIG), "--write", str(params)], check=False
+    )
+    assert result.returncode == 1 and "train.epochs" in result.stderr
+    assert params.read_text() == "train:\n  epochs: many\n"
 
 
 def test_profile_with_bad_params_exits_with_the_key_named(tmp_path):
@@ -196,3 +223,38 @@ def test_evaluate_generator_rejects_groups_larger_than_the_images_drawn(tmp_path
     result = run(["social-reward", "evaluate-generator", "--params", str(params)], check=False)
     assert result.returncode == 1
     assert "best_of_n (20) must not exceed seeds_per_prompt (10)" in result.stderr
+
+
+def _defaults(folder):
+    (folder / "params.yaml").write_text("retrain: {}\n")  # every section at its defaults
+
+
+def test_intake_with_an_empty_inbox_has_nothing_to_do(tmp_path):
+    _defaults(tmp_path)
+    result = run(["social-reward", "intake"], cwd=tmp_path)
+    assert json.loads(result.stdout.splitlines()[-1])["export"] is None
+
+
+def test_intake_rejects_a_broken_manifest_names_the_key_and_keeps_the_export(tmp_path):
+    _defaults(tmp_path)
+    export = tmp_path / "inbox" / "day-9" / "data"
+    export.mkdir(parents=True)
+    (export / "manifest.json").write_text(
+        '{"schema_version": 1, "exported_at": "yesterday", "source": "platform"}'
+    )
+    result = run(["social-reward", "intake"], cwd=tmp_path, check=False)
+    assert result.returncode == 1
+    assert "stopped at the validate gate" in result.stderr
+    assert "key 'exported_at' is 'yesterday'; rule: ISO-8601 UTC timestamp" in result.stderr
+    kept = tmp_path / "inbox" / "rejected" / "day-9"
+    assert (kept / "data" / "manifest.json").is_file() and (kept / "REJECTED.txt").is_file()
+    [entry] = (tmp_path / "models" / "registry.jsonl").read_text().splitlines()
+    assert json.loads(entry)["outcome"] == "rejected_at_validate"
+
+
+def test_challenge_outside_a_dvc_project_says_so(tmp_path):
+    _defaults(tmp_path)
+    result = run(["social-reward", "challenge"], cwd=tmp_path, check=False)
+    assert result.returncode == 1
+    assert "dvc status --json failed" in result.stderr and "DVC repository" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -58,9 +58,7 @@ def test_an_empty_or_stale_inbox_gives_nothing_to_do(project, small_export):
     assert read_registry(params) == []
 
 
-def test_a_fresh_export_is_checked_put_in_place_and_versioned(
-    project, small_export, fresh_export
-):
+def test_a_fresh_export_is_checked_put_in_place_and_versioned(project, small_export, fresh_export):
     params = load_params()
     before = (project / "data.dvc").read_text()
     drop_into_inbox(small_export, params.retrain.inbox, "a-older")
@@ -195,9 +193,11 @@ def test_a_second_run_waits_for_the_lock_then_gives_up(project):
     try:
         assert holder.stdout.readline().strip() == "held"
         started = time.monotonic()
-        with pytest.raises(RetrainBusy, match=r"retrain\.lock: another retrain run holds"):
-            with retrain_lock(params):
-                pass
+        with (
+            pytest.raises(RetrainBusy, match=r"retrain\.lock: another retrain run holds"),
+            retrain_lock(params),
+        ):
+            pass
         assert time.monotonic() - started >= 0.5
     finally:
         holder.kill()
