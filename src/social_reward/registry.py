@@ -196,10 +196,10 @@ def _pipeline_complete() -> dict:
 def _describe_export_in_place(params: Params) -> dict:
     export_dir = params.validate_.export_dir
     if not (export_dir / MANIFEST_FILE).is_file():
-        return {"name": str(export_dir)}
+        return {"path": str(export_dir)}
     manifest = read_manifest(export_dir)
     return {
-        "name": str(export_dir),
+        "path": str(export_dir),
         "exported_at": format_utc(manifest.exported_at),
         "source": manifest.source,
     }

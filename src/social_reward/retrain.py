@@ -112,8 +112,8 @@ def _export_in_place(params: Params) -> Manifest | None:
 def find_fresh_export(params: Params) -> tuple[FreshExport | None, list[str]]:
     """The newest inbox export later than the one in place, and why other folders were passed.
 
-    A folder whose manifest is unreadable is an export that breaks the contract: it is
-    returned as an ExportError (first) so that it is rejected, not silently passed over.
+    A folder whose manifest is unreadable is an export that breaks the contract: it raises
+    (`_Broken`), so that `intake` rejects and records it rather than passing over it.
     """
     inbox = params.retrain.inbox
     if not inbox.is_dir():
@@ -281,7 +281,7 @@ def _reject_and_record(
         params,
         outcome=f"rejected_at_{gate}",
         promoted=False,
-        reason=f"{gate} gate: {message}",
+        reason=message,
         export=export,
     )
     raise ExportRejected(
