@@ -10,6 +10,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,6 +140,28 @@ def later_export(tmp_path_factory, ci_simulate_options) -> SimulatedExport:
     export = SimulatedExport(root / "data", root / "truth" / "appeal.parquet")
     simulate(export.export_dir, export.truth, *ci_simulate_options, "--later-days", "10")
     return export
+
+
+@contextmanager
+def lock_held_by_another_process(lock: Path) -> Iterator[None]:
+    """The retrain lock held by another process (another run) while the block runs."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; from filelock import FileLock\n"
+            f"with FileLock({str(lock)!r}):\n    print('held', flush=True); time.sleep(120)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def drop_into_inbox(export: SimulatedExport, inbox: Path, name: str) -> Path:

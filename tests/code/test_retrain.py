@@ -7,7 +7,6 @@ Every rejection leaves `data/`, `data.dvc` and the champion as they were, keeps 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,13 @@ from social_reward.retrain import (
     intake,
     retrain_lock,
 )
-from tests.conftest import drop_into_inbox, make_small_project, run, validate_into
+from tests.conftest import (
+    drop_into_inbox,
+    lock_held_by_another_process,
+    make_small_project,
+    run,
+    validate_into,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -179,19 +184,7 @@ def test_an_unversioned_change_to_data_is_not_overwritten(project, fresh_export)
 def test_a_second_run_waits_for_the_lock_then_gives_up(project):
     params = _with(load_params(), "retrain", lock_timeout_s=0.5)
     lock = project / params.retrain.lock
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time; from filelock import FileLock\n"
-            f"with FileLock({str(lock)!r}):\n    print('held', flush=True); time.sleep(60)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_by_another_process(lock):
         started = time.monotonic()
         with (
             pytest.raises(RetrainBusy, match=r"retrain\.lock: another retrain run holds"),
@@ -199,8 +192,5 @@ def test_a_second_run_waits_for_the_lock_then_gives_up(project):
         ):
             pass
         assert time.monotonic() - started >= 0.5
-    finally:
-        holder.kill()
-        holder.wait()
     with retrain_lock(params) as held:  # free again once the other run ends
         assert held.resolve() == lock.resolve()

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,13 @@ from prefect.testing.utilities import prefect_test_harness
 from flows.pipeline import STAGES
 from flows.retrain import RetrainStopped, retrain
 from social_reward.registry import CHAMPION_DIR
-from tests.conftest import copy_project, drop_into_inbox, make_small_project, run
+from tests.conftest import (
+    copy_project,
+    drop_into_inbox,
+    lock_held_by_another_process,
+    make_small_project,
+    run,
+)
 
 pytestmark = pytest.mark.slow
 ARTIFACTS = ("retrain-decision", "pipeline-metrics", "pipeline-reports")
@@ -177,22 +181,10 @@ def test_two_runs_at_once_cannot_both_run(retrained, later_export, tmp_path):
     _set_params(project, "retrain", lock_timeout_s=1)
     drop_into_inbox(later_export, project / "inbox", "day-50")
     lock = project / "models" / "retrain.lock"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import time; from filelock import FileLock\n"
-            f"with FileLock({str(lock)!r}):\n    print('held', flush=True); time.sleep(60)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(Exception, match=r"another retrain run holds this lock"):
-            retrain(project)
-    finally:
-        holder.kill()
-        holder.wait()
+    with (
+        lock_held_by_another_process(lock),
+        pytest.raises(Exception, match=r"another retrain run holds this lock"),
+    ):
+        retrain(project)
     assert (project / "inbox" / "day-50" / "data" / "manifest.json").is_file()
     assert len(_registry(project)) == 1
