@@ -29,6 +29,7 @@ from flows.pipeline import pipeline
 from social_reward.config import load_params
 from social_reward.dvc_command import run_cli
 from social_reward.retrain import retrain_lock
+from social_reward.summary import decision_markdown
 
 DEPLOYMENT = "scheduled-retrain"
 MAX_REASON_CHARS = 2000  # of a pipeline error, passed on to the registry
@@ -53,25 +54,9 @@ def step(command: str, project: Path, options: tuple[str, ...] = ()) -> dict:
 
 @task
 def publish_decision(decision: dict) -> None:
-    rows = [
-        f"| {role} | {scores['accuracy']} | [{scores['low']}, {scores['high']}] | "
-        f"{scores['pairs']} |"
-        for role in ("champion", "challenger")
-        if (scores := decision.get(role))
-    ]
-    table = (
-        "\n| model | pairwise accuracy | interval | pairs |\n|---|---|---|---|\n" + "\n".join(rows)
-        if rows
-        else ""
-    )
     create_markdown_artifact(
         key="retrain-decision",
-        markdown=(
-            f"# {'Promoted' if decision['promoted'] else 'Champion kept'}: "
-            f"{decision['outcome']}\n\n{decision['reason']}\n{table}\n\n"
-            f"Export: `{json.dumps(decision.get('export'))}`; data.dvc md5 "
-            f"`{decision.get('data_dvc_md5')}`; commit `{decision.get('git_commit')}`."
-        ),
+        markdown=decision_markdown(decision),
         description="The champion/challenger decision of this retrain run",
     )
 

@@ -29,7 +29,7 @@ import pandas as pd
 import yaml
 
 from social_reward.config import Params
-from social_reward.export import MANIFEST_FILE, format_utc, read_manifest
+from social_reward.export import MANIFEST_FILE, Manifest, format_utc, read_manifest
 
 CHAMPION_DIR = "champion"
 INCOMING_DIR = ".incoming"  # the next champion, assembled before the swap
@@ -193,16 +193,18 @@ def _pipeline_complete() -> dict:
     return {"complete": not status, "stale": sorted(status)}
 
 
-def _describe_export_in_place(params: Params) -> dict:
+def export_in_place(params: Params) -> Manifest | None:
+    """The manifest of the export in `data/` (validate.export_dir), None when there is none."""
     export_dir = params.validate_.export_dir
-    if not (export_dir / MANIFEST_FILE).is_file():
-        return {"path": str(export_dir)}
-    manifest = read_manifest(export_dir)
-    return {
-        "path": str(export_dir),
-        "exported_at": format_utc(manifest.exported_at),
-        "source": manifest.source,
-    }
+    return read_manifest(export_dir) if (export_dir / MANIFEST_FILE).is_file() else None
+
+
+def _describe_export_in_place(params: Params) -> dict:
+    manifest = export_in_place(params)
+    described = {"path": str(params.validate_.export_dir)}
+    if manifest is not None:
+        described.update(exported_at=format_utc(manifest.exported_at), source=manifest.source)
+    return described
 
 
 def fresh_test_pairs(params: Params) -> pd.DataFrame:

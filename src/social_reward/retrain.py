@@ -30,7 +30,7 @@ from social_reward.config import Params
 from social_reward.dvc_command import checked_dvc
 from social_reward.errors import GateFailed
 from social_reward.export import MANIFEST_FILE, ExportError, Manifest, format_utc, read_manifest
-from social_reward.registry import provenance, record_decision
+from social_reward.registry import export_in_place, provenance, record_decision
 
 INBOX_DATA = "data"  # inside an inbox folder: the export
 INBOX_TRUTH = Path("truth") / "appeal.parquet"  # inside an inbox folder: its ground truth
@@ -104,11 +104,6 @@ def retrain_lock(params: Params, project: Path = Path(".")) -> Iterator[Path]:
         lock.release()
 
 
-def _export_in_place(params: Params) -> Manifest | None:
-    export_dir = params.validate_.export_dir
-    return read_manifest(export_dir) if (export_dir / MANIFEST_FILE).is_file() else None
-
-
 def find_fresh_export(params: Params) -> tuple[FreshExport | None, list[str]]:
     """The newest inbox export later than the one in place, and why other folders were passed.
 
@@ -118,7 +113,7 @@ def find_fresh_export(params: Params) -> tuple[FreshExport | None, list[str]]:
     inbox = params.retrain.inbox
     if not inbox.is_dir():
         return None, [f"{inbox}: no such folder (retrain.inbox)"]
-    in_place = _export_in_place(params)
+    in_place = export_in_place(params)
     candidates: list[FreshExport] = []
     passed_over: list[str] = []
     for folder in sorted(inbox.iterdir()):

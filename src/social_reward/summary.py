@@ -133,3 +133,24 @@ def report_links_markdown(project: Path) -> str:
         return "No report was written."
     root = project.resolve()
     return "\n".join(f"- [{path.relative_to(root)}]({path.as_uri()})" for path in files)
+
+
+def decision_markdown(decision: dict) -> str:
+    """A retrain decision (a registry entry) for reviewers: verdict, reason, both models."""
+    rows = [
+        f"| {role} | {scores['accuracy']} | [{scores['low']}, {scores['high']}] | "
+        f"{scores['pairs']} |"
+        for role in ("champion", "challenger")
+        if (scores := decision.get(role))
+    ]
+    table = (
+        "\n| model | pairwise accuracy | interval | pairs |\n|---|---|---|---|\n" + "\n".join(rows)
+        if rows
+        else ""
+    )
+    verdict = "Promoted" if decision["promoted"] else "Champion kept"
+    return (
+        f"# {verdict}: {decision['outcome']}\n\n{decision['reason']}\n{table}\n\n"
+        f"Export: `{json.dumps(decision.get('export'))}`; data.dvc md5 "
+        f"`{decision.get('data_dvc_md5')}`; commit `{decision.get('git_commit')}`."
+    )

@@ -11,6 +11,7 @@ import pytest
 from social_reward.errors import GateFailed
 from social_reward.summary import (
     KEY_METRICS,
+    decision_markdown,
     gate_failure,
     report_files,
     report_links_markdown,
@@ -89,3 +90,24 @@ def test_reports_and_grids_are_linked_as_local_files(project):
         "reports/evaluate/best_of_n.png",
     ]
     assert f"[reports/validate/index.html]({files[0].as_uri()})" in markdown
+
+
+def test_a_decision_reads_as_a_verdict_a_reason_and_both_models():
+    scores = {"accuracy": 0.61, "low": 0.55, "high": 0.67, "pairs": 120}
+    decision = {
+        "promoted": False,
+        "outcome": "kept_champion",
+        "reason": "challenger 0.6100 vs champion 0.6200 ...; champion kept",
+        "champion": {**scores, "accuracy": 0.62},
+        "challenger": scores,
+        "export": {"path": "data"},
+        "data_dvc_md5": "abc.dir",
+        "git_commit": "0123abc",
+    }
+    markdown = decision_markdown(decision)
+    assert markdown.startswith("# Champion kept: kept_champion\n\nchallenger 0.6100")
+    assert "| champion | 0.62 | [0.55, 0.67] | 120 |" in markdown
+    assert "| challenger | 0.61 | [0.55, 0.67] | 120 |" in markdown
+    assert "`abc.dir`" in markdown and "`0123abc`" in markdown
+    rejected = decision_markdown({"promoted": False, "outcome": "rejected_at_drift", "reason": "x"})
+    assert "| model |" not in rejected
