@@ -27,7 +27,7 @@ from prefect.schedules import Cron
 
 from flows.pipeline import pipeline
 from social_reward.config import load_params
-from social_reward.dvc_command import run_cli
+from social_reward.dvc_command import error_line, run_cli
 from social_reward.retrain import retrain_lock
 from social_reward.summary import decision_markdown
 
@@ -45,10 +45,7 @@ def step(command: str, project: Path, options: tuple[str, ...] = ()) -> dict:
     result = run_cli([command, *options], project)
     get_run_logger().info(result.stdout + result.stderr)
     if result.returncode != 0:
-        errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-        raise RetrainStopped(
-            errors[-1].removeprefix("error: ") if errors else result.stderr.strip()
-        )
+        raise RetrainStopped(error_line(result.stderr) or result.stderr.strip())
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

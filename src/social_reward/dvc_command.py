@@ -56,5 +56,11 @@ def checked_dvc(arguments: list[str], project: Path = Path(".")) -> str:
     return result.stdout
 
 
+def error_line(stderr: str) -> str | None:
+    """The last `error: ...` line a `social-reward` command printed, without its prefix."""
+    lines = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    return lines[-1].removeprefix("error: ") if lines else None
+
+
 def is_lock_contention(message: str) -> bool:
     return LOCK_CONTENTION in message

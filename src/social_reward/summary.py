@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from social_reward.config import Params, load_params
+from social_reward.dvc_command import error_line
 from social_reward.errors import GateFailed
 
 # Key metrics per stage: (label, dotted key in the stage's metrics file).
@@ -83,8 +84,7 @@ def gate_failure(project: Path, stage: str, stage_error: str) -> GateFailed | No
     metrics = _read(project / metrics_file(params, stage))
     if metrics is None or metrics.get("passed", True):
         return None
-    lines = [line for line in stage_error.splitlines() if line.startswith("error: ")]
-    message = lines[-1].removeprefix("error: ") if lines else metrics.get("summary", "")
+    message = error_line(stage_error) or metrics.get("summary", "")
     return GateFailed(f"{stage} gate failed: {message}")
 
 
