@@ -104,42 +104,42 @@ def ci_simulate_options() -> list[str]:
     ]
 
 
+def simulated_export(tmp_path_factory, name: str, *options: str) -> SimulatedExport:
+    """A simulated export with images and its truth, written into a new temporary folder."""
+    root = tmp_path_factory.mktemp(name)
+    export = SimulatedExport(root / "data", root / "truth" / "appeal.parquet")
+    simulate(export.export_dir, export.truth, *options)
+    return export
+
+
 @pytest.fixture(scope="session")
 def small_export(tmp_path_factory, ci_simulate_options) -> SimulatedExport:
     """The CI-sized export with images and truth; shared, so tests must not change it."""
-    root = tmp_path_factory.mktemp("small-export")
-    export = SimulatedExport(root / "data", root / "truth" / "appeal.parquet")
-    simulate(export.export_dir, export.truth, *ci_simulate_options)
-    return export
+    return simulated_export(tmp_path_factory, "small-export", *ci_simulate_options)
 
 
 @pytest.fixture(scope="session")
 def fresh_export(tmp_path_factory, ci_simulate_options) -> SimulatedExport:
     """The small export's community a few days later: what a retrain run takes."""
-    root = tmp_path_factory.mktemp("fresh-export")
-    export = SimulatedExport(root / "data", root / "truth" / "appeal.parquet")
-    simulate(export.export_dir, export.truth, *ci_simulate_options, "--later-days", "5")
-    return export
+    return simulated_export(
+        tmp_path_factory, "fresh-export", *ci_simulate_options, "--later-days", "5"
+    )
 
 
 @pytest.fixture(scope="session")
 def drifted_export(tmp_path_factory, ci_simulate_options) -> SimulatedExport:
     """A later export of a drifted community (new generator, darker images, new words)."""
-    root = tmp_path_factory.mktemp("drifted-export")
-    export = SimulatedExport(root / "data", root / "truth" / "appeal.parquet")
-    simulate(
-        export.export_dir, export.truth, *ci_simulate_options, "--later-days", "10", "--drifted"
+    return simulated_export(
+        tmp_path_factory, "drifted-export", *ci_simulate_options, "--later-days", "10", "--drifted"
     )
-    return export
 
 
 @pytest.fixture(scope="session")
 def later_export(tmp_path_factory, ci_simulate_options) -> SimulatedExport:
     """The small export's community ten days later: the retrain run after `fresh_export`'s."""
-    root = tmp_path_factory.mktemp("later-export")
-    export = SimulatedExport(root / "data", root / "truth" / "appeal.parquet")
-    simulate(export.export_dir, export.truth, *ci_simulate_options, "--later-days", "10")
-    return export
+    return simulated_export(
+        tmp_path_factory, "later-export", *ci_simulate_options, "--later-days", "10"
+    )
 
 
 @contextmanager
