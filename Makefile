@@ -17,7 +17,11 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install run test lint data ci-pipeline clean
+# The browser tests drive Debian's Chromium (never a browser a test tool downloads).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install browser run test lint data ci-pipeline clean
 
 install: $(STAMP)
 
@@ -25,6 +29,12 @@ $(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]"
 	@touch $@
+
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	$(SUDO) apt-get install -y --no-install-recommends chromium || \
+	  { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }
 
 data: $(DATA_MANIFEST)
 
@@ -54,7 +64,7 @@ ci-pipeline: $(STAMP)
 	$(PY) -m flows.pipeline
 	$(PY) -m dvc metrics show
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest -n 2 --dist loadfile --timeout 1800
 
 lint: $(STAMP)

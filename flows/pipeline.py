@@ -28,6 +28,7 @@ STAGES: tuple[str, ...] = (
     "generator_pretrain",
     "finetune",
     "evaluate_generator",
+    "report",  # the run's site, model card and Evidently history
 )
 LOCK_RETRIES = 3  # another DVC process holds the repository: waiting can help, nothing else can
 LOCK_RETRY_DELAY_S = 20

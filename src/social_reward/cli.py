@@ -297,6 +297,20 @@ def evaluate_generator(params: ParamsOption = DEFAULT_PARAMS) -> None:
 
 
 @app.command()
+def report(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Stage `report`: the run's site (reports/index.html), model card and Evidently history."""
+    from social_reward.history import HistoryError
+    from social_reward.report import ReportError, run_report
+
+    try:
+        written = run_report(load_params(params))
+    except (ParamsError, ReportError, HistoryError) as error:
+        _fail(error)
+    typer.echo(json.dumps(written))
+    typer.echo(f"open {written['site']} in a browser")
+
+
+@app.command()
 def intake(params: ParamsOption = DEFAULT_PARAMS) -> None:
     """Retrain: take the newest fresh export from the inbox, check it and put it in place.
 

@@ -223,6 +223,10 @@ class FinetuneConfig(FinetuneTrainerConfig):
     out_dir: Path = Path("models/generator")
     metrics: Path = Path("metrics/finetune.json")
     log: Path = Path("plots/finetune.csv")
+    # CPU threads while training. DRaFT's backward through sampling gave different adapter
+    # bytes from run to run with 2 threads and the same bytes with 1 (measured on the CI
+    # profile), so 1 keeps `dvc repro --force` byte-identical; empty: torch's default.
+    cpu_threads: int | None = Field(1, gt=0)
 
 
 class JudgeConfig(Section):
@@ -270,6 +274,25 @@ class EvaluateGeneratorConfig(Section):
                 f"({self.seeds_per_prompt}): the groups are drawn from those images"
             )
         return self
+
+
+class ReportConfig(Section):
+    """Stage `report`: the run's site, the reward's model card and the Evidently history."""
+
+    site: Path = Path("reports/index.html")  # one page: every report, figure and plot
+    model_card: Path = Path("models/reward/README.md")  # travels with the reward's weights
+    reward_dir: Path = Path("models/reward")
+    params_file: Path = Path("params.yaml")  # shown on the site as it produced the run
+    # `evidently ui --workspace reports/evidently_workspace`: every run adds its snapshots.
+    workspace: Path = Path("reports/evidently_workspace")
+    project: str = "social-reward"
+    # Evidently snapshots (full JSON, as the stages save them) added per run, by label.
+    snapshots: dict[str, Path] = {
+        "drift features": Path("reports/drift/features.snapshot.json"),
+        "drift topics": Path("reports/drift/topics.snapshot.json"),
+        "reward scores": Path("reports/evaluate/scores.snapshot.json"),
+    }
+    plot_width: int = Field(520, gt=0)  # pixels of each DVC plot drawn into the site
 
 
 class RetrainSchedule(Section):
@@ -332,6 +355,7 @@ class Params(BaseModel):
     generator_pretrain: GeneratorPretrainConfig = GeneratorPretrainConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     evaluate_generator: EvaluateGeneratorConfig = EvaluateGeneratorConfig()
+    report: ReportConfig = ReportConfig()
     retrain: RetrainConfig = RetrainConfig()
 
 

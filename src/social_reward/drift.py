@@ -67,6 +67,10 @@ FROM (SELECT unnest(regexp_extract_all(prompt, '[a-z]{3,}')) AS word FROM featur
 DIGITS = 6  # scores are rounded: the last digits of categorical distances vary by process
 
 
+FEATURES_REPORT = "features.html"  # Evidently: image and prompt features
+TOPICS_REPORT = "topics.html"  # Evidently: prompt words
+
+
 def image_statistics(path: str) -> tuple[float, float, float, int]:
     """Brightness, saturation, contrast (0-1) and pixel count of one image file."""
     with Image.open(path) as image:
@@ -185,7 +189,7 @@ def compare(reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig)
     numeric = _comparable(reference, current, NUMERIC_COLUMNS)
     categorical = _comparable(reference, current, CATEGORICAL_COLUMNS)
     snapshot = _snapshot(reference, current, numeric, categorical, config)
-    save_snapshot(snapshot, config.report_dir / "features.html")
+    save_snapshot(snapshot, config.report_dir / FEATURES_REPORT)
     columns = column_results(snapshot)
 
     reference_words = topic_words(reference)
@@ -204,7 +208,7 @@ def compare(reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig)
         [TOPIC_COLUMN],
         config,
     )
-    save_snapshot(words, config.report_dir / "topics.html")
+    save_snapshot(words, config.report_dir / TOPICS_REPORT)
     columns.update(column_results(words))
     return columns
 

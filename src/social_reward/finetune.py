@@ -21,6 +21,7 @@ DIGITS = 4
 
 def run_finetune(config: FinetuneConfig, progress: bool = True) -> dict:
     import lightning as L
+    import torch
 
     from social_reward.generator.diffusion_trainer import step_trainer
     from social_reward.generator.finetune_trainer import (
@@ -35,6 +36,8 @@ def run_finetune(config: FinetuneConfig, progress: bool = True) -> dict:
     from social_reward.reward.model import SocialReward
 
     L.seed_everything(config.seed, workers=True, verbose=False)
+    if config.cpu_threads is not None and config.accelerator == "cpu":
+        torch.set_num_threads(config.cpu_threads)  # the whole stage: see FinetuneConfig
     prompts = split_prompts(config.pairs_dir, TRAIN_SPLIT)
     device = device_for(config.accelerator)
     generator = load_generator(config.base_dir).to(device)

@@ -181,7 +181,10 @@ def check_fresh_export(params: Params, fresh: FreshExport) -> dict:
             "metrics": intake / "drift.json",
         }
     )
-    drift = run_drift(drift_config)
+    try:
+        drift = run_drift(drift_config)
+    finally:  # a drifted export's snapshots are the ones reviewers most want in the history
+        add_intake_history(params, fresh, drift_config.report_dir)
     return {
         "validate": {"passed": validated["passed"], "report": str(validate_config.report)},
         "drift": {
@@ -191,6 +194,25 @@ def check_fresh_export(params: Params, fresh: FreshExport) -> dict:
             "report": str(drift_config.report_dir / "index.html"),
         },
     }
+
+
+def add_intake_history(params: Params, fresh: FreshExport, report_dir: Path) -> list[str]:
+    """Add the intake's drift snapshots to the Evidently workspace the `report` stage keeps."""
+    from social_reward.drift import FEATURES_REPORT, TOPICS_REPORT
+    from social_reward.evidently_html import snapshot_path
+    from social_reward.history import add_snapshots
+
+    snapshots = {
+        f"intake {name}": snapshot_path(report_dir / report)
+        for name, report in (("drift features", FEATURES_REPORT), ("drift topics", TOPICS_REPORT))
+    }
+    return add_snapshots(
+        params.report.workspace,
+        params.report.project,
+        snapshots,
+        metadata={"run": f"intake {fresh.name}", "export": fresh.name},
+        tags=("intake",),
+    )
 
 
 def reject(params: Params, folder: Path, reason: str) -> Path:

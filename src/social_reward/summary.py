@@ -114,7 +114,8 @@ def report_files(project: Path) -> list[Path]:
         params.generator_pretrain.samples.parent,
         params.evaluate_generator.report_dir,
     )
-    files: list[Path] = []
+    site = (project / params.report.site).resolve()
+    files: list[Path] = [site] if site.is_file() else []  # the run's one page, first
     for folder in folders:
         root = (project / folder).resolve()
         if root.is_dir():

@@ -18,6 +18,7 @@ from prefect.testing.utilities import prefect_test_harness
 
 from flows.pipeline import STAGES
 from flows.retrain import RetrainStopped, retrain
+from social_reward.history import read_runs
 from social_reward.registry import CHAMPION_DIR
 from tests.conftest import (
     copy_project,
@@ -108,9 +109,15 @@ def test_the_pipeline_flow_ran_every_stage_on_the_fresh_export(retrained):
     assert set(by_key) == set(ARTIFACTS)
     assert "Promoted" in by_key["retrain-decision"].data
     rows = json.loads(by_key["pipeline-metrics"].data)
-    assert {row["stage"] for row in rows} == set(STAGES)
+    assert {row["stage"] for row in rows} == set(STAGES) - {"report"}  # report: no metrics
     assert {"stage": "validate", "metric": "passed", "value": True} in rows
-    for report in ("validate/index.html", "drift/index.html", "evaluate/", "generator/"):
+    for report in (
+        "index.html",
+        "validate/index.html",
+        "drift/index.html",
+        "evaluate/",
+        "generator/",
+    ):
         assert f"(file://{project.resolve()}/reports/{report}" in by_key["pipeline-reports"].data
 
 
@@ -146,6 +153,16 @@ def test_a_gate_stops_the_run_and_the_champion_is_unchanged(
     last = _registry(project)[-1]
     assert last["outcome"] == outcome and not last["promoted"]
     assert (project / "inbox" / "rejected" / export / "REJECTED.txt").is_file()
+    # Both runs are in the Evidently history: the first run's reward scores, and this one's
+    # intake drift check against the champion (the drifted export stopped there).
+    runs = read_runs(project / "reports" / "evidently_workspace", "social-reward")
+    assert ("reward scores",) in [run.tags for run in runs]
+    if export == "drifted":
+        intake = [run for run in runs if "intake" in run.tags]
+        assert {run.name.split(" · ")[0] for run in intake} == {
+            "intake drift features",
+            "intake drift topics",
+        }
 
 
 def test_a_pipeline_that_fails_after_intake_keeps_the_champion(retrained, later_export, tmp_path):

@@ -3,7 +3,9 @@
 import json
 
 import pytest
+import yaml
 
+from tests.browser import SCREENSHOTS, check_page, chromium, local_target
 from tests.conftest import copy_project, run
 
 pytestmark = pytest.mark.slow
@@ -19,6 +21,7 @@ STAGES = (
     "generator_pretrain",
     "finetune",
     "evaluate_generator",
+    "report",
 )
 
 
@@ -125,20 +128,127 @@ def test_the_generator_stages_write_a_base_adapters_and_their_evaluation(reprodu
     )
 
 
-def test_changed_params_rerun_only_their_stage(reproduced_project, tmp_path):
+def test_dvc_exp_run_sets_a_parameter_and_dvc_compares_the_runs(reproduced_project, tmp_path):
+    """A parameter sweep point as the README shows it: `dvc exp run -S`, then `dvc exp show`,
+    `dvc metrics diff` and `dvc plots diff` against the committed baseline."""
     project = copy_project(reproduced_project, tmp_path / "project")
-    params = project / "params.yaml"
-    params.write_text(params.read_text().replace("audit_pairs: 40", "audit_pairs: 30"))
-    status = json.loads(run(["dvc", "status", "--json"], cwd=project).stdout)
-    assert set(status) == {"evaluate"}
-    rerun = run(["dvc", "repro"], cwd=project)
+    run(["git", "add", "-A"], cwd=project)
+    run(["git", "commit", "-qm", "baseline"], cwd=project)
+    rerun = run(
+        ["dvc", "exp", "run", "-n", "audit-30", "-S", "evaluate.audit_pairs=30"], cwd=project
+    )
     assert "Running stage 'evaluate'" in rerun.stdout
     for stage in STAGES:
-        if stage != "evaluate":
+        if stage not in ("evaluate", "report"):
             assert f"Running stage '{stage}'" not in rerun.stdout
     evaluation = read_json(project / "metrics" / "evaluate.json")
     assert all(values["pairs"] == 30 for values in evaluation["audit"]["influencer"].values())
-    assert json.loads(run(["dvc", "status", "--json"], cwd=project).stdout) == {}
+
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], cwd=project).stdout)
+    experiments = [
+        experiment
+        for baseline in shown
+        for experiment in (baseline.get("experiments") or [])
+        if experiment.get("name") == "audit-30"
+    ]
+    assert len(experiments) == 1
+    revision = experiments[0]["revs"][0]["data"]
+    assert revision["params"]["params.yaml"]["data"]["evaluate"]["audit_pairs"] == 30
+    assert "remix_pairs" in revision["metrics"]["metrics/evaluate.json"]["data"]
+
+    diff = json.loads(run(["dvc", "metrics", "diff", "--json"], cwd=project).stdout)
+    changed = diff["metrics/evaluate.json"]
+    assert changed["audit.influencer.social_reward.pairs"] == {"old": 40, "new": 30, "diff": -10}
+    run(["dvc", "plots", "diff", "HEAD", "-o", str(tmp_path / "diff")], cwd=project)
+    assert "plots/evaluate/accuracy.csv" in (tmp_path / "diff" / "index.html").read_text()
+
+
+def test_two_forced_reruns_give_identical_pairs_models_and_metrics(reproduced_project, tmp_path):
+    """`dvc repro --force` on the same commit and export: DVC's hashes of every pair and
+    model file, and every metric, are those of the first run."""
+    project = copy_project(reproduced_project, tmp_path / "project")
+    run(["dvc", "repro", "--force"], cwd=project)
+
+    def outputs(root):
+        lock = yaml.safe_load((root / "dvc.lock").read_text())
+        return {
+            out["path"]: out["md5"]
+            for stage in lock["stages"].values()
+            for out in stage.get("outs", [])
+            if out["path"].startswith(("artifacts/pairs", "models/"))
+        }
+
+    first, second = outputs(reproduced_project), outputs(project)
+    assert {
+        "artifacts/pairs",
+        "models/backbone",
+        "models/reward/model.safetensors",
+        "models/generator_base",
+        "models/generator",
+    } <= set(first)
+    assert second == first
+    for path in sorted((reproduced_project / "metrics").rglob("*.json")):
+        relative = path.relative_to(reproduced_project)
+        assert read_json(project / relative) == read_json(path), relative
+
+
+def test_the_report_stage_writes_a_site_and_a_model_card(reproduced_project):
+    project = reproduced_project
+    evaluation = read_json(project / "metrics" / "evaluate.json")
+    card = (project / "models" / "reward" / "README.md").read_text()
+    for heading in (
+        "## Training data",
+        "## How pairs were built",
+        "## Accuracy against the",
+        "## Confounder audit",
+        "## Known limits",
+    ):
+        assert heading in card
+    for scorer, values in evaluation["remix_pairs"]["scorers"].items():
+        low, high = 100 * values["low"], 100 * values["high"]
+        assert (
+            f"| {scorer} | {100 * values['accuracy']:.1f}% [{low:.1f}%, {high:.1f}%]"
+            in card.replace("**", "")
+        )
+    md5 = yaml.safe_load((project / "data.dvc").read_text())["outs"][0]["md5"]
+    assert md5 in card
+    # The run's snapshots are in the Evidently workspace (no reference yet: no drift ones).
+    from social_reward.history import read_runs
+
+    runs = read_runs(project / "reports" / "evidently_workspace", "social-reward")
+    assert [run.tags for run in runs] == [("reward scores",)]
+
+
+def test_the_site_and_every_report_render_in_a_real_browser(reproduced_project):
+    project = reproduced_project
+    site = project / "reports" / "index.html"
+    evaluation = read_json(project / "metrics" / "evaluate.json")
+    md5 = yaml.safe_load((project / "data.dvc").read_text())["outs"][0]["md5"]
+    with chromium() as browser:
+        index = check_page(browser, site, SCREENSHOTS / "site.png")
+        assert index.problems == [], index.problems
+        assert md5 in index.text and "Model card" in index.text
+        reward = evaluation["remix_pairs"]["scorers"]["social_reward"]["accuracy"]
+        assert f"{reward:.4g}" in index.text
+        assert "passed" in index.text and "audit_pairs: 40" in index.text  # gates, params
+        page = browser.new_page()
+        page.goto(site.as_uri())
+        assert page.locator("img").count() >= 5  # the image grids and figures
+        assert page.locator("figure.dvc-plot svg").count() >= 4  # the Vega-Lite plots
+        page.close()
+
+        assert not (project / "dvc_plots").exists()  # the site links the images themselves
+        targets = [local_target(link) for link in index.links]
+        assert all(target is not None and target.exists() for target in targets), index.links
+        reports = sorted({target for target in targets if target.suffix == ".html"})
+        for folder in ("validate", "drift", "evaluate", "generator"):
+            assert any(f"reports/{folder}/" in target.as_posix() for target in reports), folder
+        for target in reports:
+            relative = target.relative_to(project / "reports")
+            name = "-".join(relative.with_suffix(".png").parts)
+            report = check_page(browser, target, SCREENSHOTS / name)
+            assert report.problems == [], (relative, report.problems)
+            assert report.text.strip(), relative
 
 
 def test_a_bad_export_stops_the_pipeline_at_the_validation_gate(small_project):
