@@ -65,7 +65,7 @@ ci-pipeline: $(STAMP)
 	$(PY) -m dvc metrics show
 
 test: $(STAMP) $(CHROMIUM)
-	$(PY) -m pytest -n 2 --dist loadfile --timeout 1800
+	$(PY) -m pytest -n 2 --dist loadfile --timeout 1800 --durations=25
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests flows bench
