@@ -93,6 +93,8 @@ def stage_metrics(project: Path, stages: tuple[str, ...]) -> list[dict]:
     params = load_params(project / "params.yaml")
     rows = []
     for stage in stages:
+        if stage not in KEY_METRICS:  # a stage without metrics (`report`)
+            continue
         metrics = _read(project / metrics_file(params, stage))
         if metrics is None:
             continue
