@@ -11,7 +11,14 @@ from social_reward.reward.backbone import WEIGHTS_FILE, build_backbone, unlock
 from tests.model.conftest import BACKBONE, VARIANT, train, train_config, update_difference
 
 PAPER_MODE = "visual_upper_layers_textual_upper_layers"
-TOLERANCE = 1e-4
+# The cache computes the frozen prefix once, in other batch shapes, so float sums round in
+# another order; Adam then turns rounding into whole steps for weights whose gradient is
+# near zero. Measured between the two paths: under 0.1% of the update on one CPU, 0.3% (largest
+# weight difference 3.6 learning-rate steps) on another with other vector units; another
+# seed moves it by more than 10%.
+UPDATE_TOLERANCE = 0.01
+MAX_STEPS_APART = 10  # the largest single weight difference, in learning-rate steps
+METRIC_TOLERANCE = 1e-3
 
 
 def max_difference(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor]) -> float:
@@ -41,10 +48,11 @@ def test_cached_prefix_trains_like_the_uncached_towers(baseline, training_inputs
     assert baseline.metrics["cached_prefix"] is True
     uncached = train(train_config(training_inputs, tmp_path, cache_prefix=False))
     assert uncached.metrics["cached_prefix"] is False
-    assert max_difference(uncached.weights(), baseline.weights()) < TOLERANCE
-    assert update_difference(uncached, baseline, training_inputs.backbone_dir) < 1e-3
+    assert update_difference(uncached, baseline, training_inputs.backbone_dir) < UPDATE_TOLERANCE
+    step = baseline.config.learning_rate
+    assert max_difference(uncached.weights(), baseline.weights()) < MAX_STEPS_APART * step
     for key in ("final_train_loss", "val_accuracy"):
-        assert abs(uncached.metrics[key] - baseline.metrics[key]) < TOLERANCE, key
+        assert abs(uncached.metrics[key] - baseline.metrics[key]) < METRIC_TOLERANCE, key
 
 
 def test_same_seed_same_bytes_other_seed_other_weights(baseline, training_inputs, tmp_path):
