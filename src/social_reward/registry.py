@@ -40,6 +40,7 @@ TRAIN_PROMPTS_FILE = "train_prompts.parquet"
 CHAMPION_FILE = "champion.json"
 TRAINED_SPLITS = ("train", "val")
 DIGITS = 4
+DVC_LOCK = "dvc.lock"
 
 
 class RegistryError(RuntimeError):
@@ -71,14 +72,27 @@ def _git(*arguments: str) -> str | None:
     return result.stdout.strip()
 
 
+def pipeline_outputs(lock_file: Path = Path(DVC_LOCK)) -> list[str]:
+    """dvc.lock and every output it records: the files a run itself rewrites."""
+    if not lock_file.is_file():
+        return []
+    stages = (yaml.safe_load(lock_file.read_text(encoding="utf-8")) or {}).get("stages") or {}
+    outs = {out["path"] for stage in stages.values() for out in stage.get("outs") or []}
+    return [lock_file.as_posix(), *sorted(outs)]
+
+
 def provenance(params: Params) -> dict:
-    """What a decision is about: the data.dvc hash and the git commit (dirty or not)."""
+    """What a run or decision is about: the data.dvc hash and the git commit.
+
+    `git_dirty` says whether tracked files other than the pipeline's own outputs (dvc.lock,
+    committed metrics and plots) differ from the commit: the run's code, params or config."""
     dvc_file = Path(f"{params.validate_.export_dir}.dvc")
     md5 = None
     if dvc_file.is_file():
         outs = (yaml.safe_load(dvc_file.read_text(encoding="utf-8")) or {}).get("outs") or [{}]
         md5 = outs[0].get("md5")
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    excluded = [f":(exclude){path}" for path in pipeline_outputs()]
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *excluded)
     return {
         "data_dvc_md5": md5,
         "git_commit": _git("rev-parse", "HEAD"),

@@ -11,6 +11,7 @@ Paths are relative to the DVC project's root, where DVC runs the stage.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from datetime import UTC, datetime
 from importlib.resources import files
@@ -80,8 +81,6 @@ def draw_plots(
 
 
 def _relative(path: Path, site_dir: Path) -> str:
-    import os
-
     return Path(os.path.relpath(path.resolve(), site_dir.resolve())).as_posix()
 
 

@@ -24,6 +24,7 @@ from social_reward.registry import (
     TRAIN_PROMPTS_FILE,
     challenge,
     decide,
+    provenance,
     read_champion,
     read_registry,
 )
@@ -232,3 +233,32 @@ def test_decide_promotes_at_the_margin_and_above(difference, promoted):
     decision = decide(_scores(difference), min_improvement=0.01)
     assert decision["promoted"] is promoted
     assert f"{difference:+.4f}" in decision["reason"]
+
+
+def test_provenance_counts_only_changes_the_run_did_not_write(tmp_path, monkeypatch):
+    """A run rewrites dvc.lock and its committed outputs: that alone is no "uncommitted
+    changes"; an edited params.yaml is."""
+    monkeypatch.chdir(tmp_path)
+    run(["git", "init", "-q"])
+    Path("data.dvc").write_text("outs:\n- md5: 0123abcd.dir\n  path: data\n")
+    Path("params.yaml").write_text("seed: 0\n")
+    Path("dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n  evaluate:\n    cmd: x\n    outs:\n"
+        "    - path: metrics/evaluate.json\n      md5: aa\n"
+    )
+    Path("metrics").mkdir()
+    Path("metrics/evaluate.json").write_text("{}")
+    run(["git", "add", "."])
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "run"])
+    commit = run(["git", "rev-parse", "HEAD"]).stdout.strip()
+
+    assert provenance(Params()) == {
+        "data_dvc_md5": "0123abcd.dir",
+        "git_commit": commit,
+        "git_dirty": False,
+    }
+    Path("metrics/evaluate.json").write_text('{"accuracy": 0.6}')
+    Path("dvc.lock").write_text(Path("dvc.lock").read_text() + "# rerun\n")
+    assert provenance(Params())["git_dirty"] is False
+    Path("params.yaml").write_text("seed: 1\n")
+    assert provenance(Params())["git_dirty"] is True
