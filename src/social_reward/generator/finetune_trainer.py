@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from social_reward.reward.contrastive_trainer import warmup_cosine
 ADAPTER_NAME = "social_reward"
 LORA_WEIGHTS_FILE = "pytorch_lora_weights.safetensors"  # diffusers' default name
 FINETUNE_FILE = "finetune.json"  # how the adapters were made
+SAFETENSORS_HEADER_SIZE = struct.Struct("<Q")  # the format's first 8 bytes: header length
 
 
 def target_pattern(targets: Sequence[str]) -> str:
@@ -231,6 +233,26 @@ def save_lora(generator: Generator, folder: Path) -> None:
     generator.unet.save_lora_adapter(
         folder, adapter_name=ADAPTER_NAME, weight_name=LORA_WEIGHTS_FILE
     )
+    sort_safetensors_metadata(folder / LORA_WEIGHTS_FILE)
+
+
+def sort_safetensors_metadata(path: Path) -> None:
+    """Rewrite a safetensors header with its `__metadata__` keys sorted, in place.
+
+    safetensors (0.8) writes `__metadata__` in a random order (safetensors issue 584), and
+    diffusers' LoRA files carry two keys, so the same adapters gave other bytes, and another
+    DVC hash, on every run. Sorting keeps the header's length: only its order changes."""
+    with path.open("r+b") as file:
+        (length,) = SAFETENSORS_HEADER_SIZE.unpack(file.read(SAFETENSORS_HEADER_SIZE.size))
+        header = json.loads(file.read(length))
+        if "__metadata__" not in header:
+            return
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+        encoded = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(encoded) > length:
+            raise GeneratorError(f"{path}: the sorted safetensors header does not fit")
+        file.seek(SAFETENSORS_HEADER_SIZE.size)
+        file.write(encoded.ljust(length))  # the format pads the header with spaces
 
 
 def read_finetune_record(folder: Path) -> dict:

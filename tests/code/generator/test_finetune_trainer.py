@@ -14,6 +14,7 @@ from social_reward.generator.data import to_pil
 from social_reward.generator.finetune_trainer import (
     LORA_WEIGHTS_FILE,
     FinetuneModule,
+    add_lora,
     best_of_n_picks,
     finetune_loader,
     load_lora,
@@ -27,6 +28,7 @@ from tests.code.generator.conftest import build_small
 from tests.conftest import stage_config
 
 PROMPTS = ["a red star on a navy background", "a blue ring on a white background"]
+SAVES = 8  # unsorted, two metadata keys come out in one order with chance 1/2 per save
 
 
 def finetune_config(**changes):
@@ -109,6 +111,19 @@ def test_saved_adapters_load_back_through_diffusers(
     fresh.unet.disable_adapters()
     base = sample(fresh, PROMPTS, [4, 5], steps=2, guidance=2.0)
     assert not torch.allclose(base, tuned, atol=1e-4)
+
+
+def test_saving_the_same_adapters_again_gives_the_same_bytes(generator, tmp_path):
+    """safetensors writes the header's metadata in a random order on each save; the saved
+    file must not depend on it (DVC hashes it, forced reruns compare it)."""
+    add_lora(generator, finetune_config())
+    saved = set()
+    for attempt in range(SAVES):
+        save_lora(generator, tmp_path / str(attempt))
+        saved.add((tmp_path / str(attempt) / LORA_WEIGHTS_FILE).read_bytes())
+    assert len(saved) == 1
+    with safe_open(str(tmp_path / "0" / LORA_WEIGHTS_FILE), "pt") as reloaded:
+        assert list(reloaded.metadata()) and reloaded.keys()
 
 
 def test_draft_ascends_the_reward_through_the_last_step(generator, reward):
