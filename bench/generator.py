@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from social_reward.config import load_params
+from social_reward.config.params import load_params
 from social_reward.generator.data import to_pil
 from social_reward.generator.diffusion_trainer import denoising_loss
 from social_reward.generator.finetune_trainer import FinetuneModule, add_lora

@@ -35,10 +35,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from social_reward.config import PairsConfig
-from social_reward.duck import connect, create_image_features, register_parquet
-from social_reward.export import IMAGES_FILE, REMIXES_FILE, USERS_FILE, read_manifest
-from social_reward.pairs import build_pairs
+from social_reward.config.pairs import PairsConfig
+from social_reward.data.duck import connect, create_image_features, register_parquet
+from social_reward.data.export import IMAGES_FILE, REMIXES_FILE, USERS_FILE, read_manifest
+from social_reward.data.pairing import build_pairs
 
 TARGET_SECONDS = 60
 TARGET_PEAK_GIB = 4.0

@@ -1,9 +1,10 @@
 """Flow `pipeline`: run the DVC stages in order, one Prefect task per stage.
 
-Each task is `dvc repro <stage>`, so DVC decides what is stale and records what ran; Prefect
-adds runs, logs, retries and artifacts. A gate stage that stops the data fails the flow with
-the gate's own message. Every run, failed or not, publishes a table of key metrics per stage
-and links to the reports and image grids. Run it with `python -m flows.pipeline`.
+Each task is `dvc repro <stage>`, in the order of DVC's own graph of dvc.yaml, so DVC
+decides what is stale and records what ran; Prefect adds runs, logs, retries and artifacts.
+A gate stage that stops the data fails the flow with the gate's own message. Every run,
+failed or not, publishes a table of key metrics per stage and links to the reports and
+image grids. Run it with `python -m flows.pipeline`.
 """
 
 from __future__ import annotations
@@ -13,23 +14,9 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from social_reward.dvc_command import is_lock_contention, run_dvc
-from social_reward.summary import gate_failure, report_links_markdown, stage_metrics
+from social_reward.ops.dvc_command import is_lock_contention, pipeline_stages, run_dvc
+from social_reward.ops.summary import gate_failure, report_links_markdown, stage_metrics
 
-# The stages of dvc.yaml, in the order data flows through them.
-STAGES: tuple[str, ...] = (
-    "validate",
-    "profile",
-    "pairs",
-    "drift",
-    "pretrain",
-    "train",  # every variant of the foreach stage: the reward and its ablation
-    "evaluate",
-    "generator_pretrain",
-    "finetune",
-    "evaluate_generator",
-    "report",  # the run's site, model card and Evidently history
-)
 LOCK_RETRIES = 3  # another DVC process holds the repository: waiting can help, nothing else can
 LOCK_RETRY_DELAY_S = 20
 
@@ -66,9 +53,9 @@ def repro(stage: str, project: Path) -> str:
 
 
 @task
-def publish_run(project: Path) -> None:
+def publish_run(project: Path, stages: list[str]) -> None:
     """The run's key metrics and report links, as Prefect artifacts."""
-    rows = stage_metrics(project, STAGES)
+    rows = stage_metrics(project, tuple(stages))
     if rows:
         create_table_artifact(
             key="pipeline-metrics",
@@ -84,12 +71,13 @@ def publish_run(project: Path) -> None:
 
 @flow(name="social-reward-pipeline")
 def pipeline(project: Path = Path(".")) -> list[str]:
+    stages = pipeline_stages(project)
     outputs: list[str] = []
     try:
-        for stage in STAGES:
+        for stage in stages:
             outputs.append(repro(stage, project))
     finally:
-        publish_run(project)
+        publish_run(project, stages)
     return outputs
 
 

@@ -26,10 +26,10 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
 from flows.pipeline import pipeline
-from social_reward.config import load_params
-from social_reward.dvc_command import error_line, run_cli
-from social_reward.retrain import retrain_lock
-from social_reward.summary import decision_markdown
+from social_reward.config.params import load_params
+from social_reward.ops.dvc_command import error_line, run_cli
+from social_reward.ops.retrain import retrain_lock
+from social_reward.ops.summary import decision_markdown
 
 DEPLOYMENT = "scheduled-retrain"
 MAX_REASON_CHARS = 2000  # of a pipeline error, passed on to the registry

@@ -74,16 +74,16 @@ def run(
 
 def stage_config(section: str, **changes):
     """A section of this repository's params.yaml, with changes (tmp paths, small sizes)."""
-    from social_reward.config import load_params
+    from social_reward.config.params import load_params
 
     params = load_params(REPO_ROOT / "params.yaml")
-    config = getattr(params, "validate_" if section == "validate" else section)
+    config = params.section(section)
     return config.model_copy(update=changes)
 
 
 def validate_into(export_dir: Path, out: Path) -> dict:
     """Run the validate stage on an export, writing everything under `out`."""
-    from social_reward.validate import run_validate
+    from social_reward.data.validation import validate_export
 
     config = stage_config(
         "validate",
@@ -93,7 +93,7 @@ def validate_into(export_dir: Path, out: Path) -> dict:
         report=out / "validate.html",
         metrics=out / "validate.json",
     )
-    return run_validate(config)
+    return validate_export(config)
 
 
 @pytest.fixture(scope="session")
@@ -195,7 +195,7 @@ def default_export(tmp_path_factory) -> SimulatedExport:
 
 def make_small_project(project: Path, export: SimulatedExport) -> Path:
     """A DVC project at `project`: this repo's pipeline, CI-sized params and the export."""
-    from social_reward.config import load_run_config
+    from social_reward.config.run_config import load_run_config
 
     project.mkdir(parents=True)
     for name in ("dvc.yaml", ".dvcignore"):

@@ -1,4 +1,10 @@
-"""The `social-reward` command: one sub-command per stage. It parses, calls and prints."""
+"""The `social-reward` command: one sub-command per DVC stage (run by `dvc repro`), plus the
+simulator, the retrain steps, scoring and run configurations. It parses, calls and prints.
+
+Errors are handled in one place (`CommandGroup`): a `SocialRewardError` becomes one line,
+`error: <message>`, on stderr and exit status 1. Anything else is a bug and keeps its
+traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,31 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperGroup
 
-from social_reward.config import DEFAULT_PARAMS, ParamsError, load_params, load_run_config
-from social_reward.errors import GateFailed
-from social_reward.export import ExportError
-from social_reward.truth import TruthMismatchError
+from social_reward.artifacts import StageResult
+from social_reward.config.section import DEFAULT_PARAMS
+from social_reward.errors import SocialRewardError
+
+FAILED = 1  # exit status of a command that stopped with a SocialRewardError
+UNSCORED_ROWS = 2  # `score`: some images could not be read; the others were scored
+
+
+class CommandGroup(TyperGroup):
+    """The one place where the project's errors become a message and an exit status."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except SocialRewardError as error:
+            typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(code=FAILED) from None
+
 
 app = typer.Typer(
+    cls=CommandGroup,
     help="Social Reward: learn what a creative community likes from its remixes.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -22,9 +45,110 @@ app = typer.Typer(
 ParamsOption = Annotated[Path, typer.Option("--params", help="The pipeline's params.yaml.")]
 
 
-def _fail(error: Exception) -> None:
-    typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1)
+def _show(result: StageResult) -> None:
+    for line in result.summary:
+        typer.echo(line)
+    if result.written:
+        typer.echo("wrote " + ", ".join(str(path) for path in result.written))
+
+
+# ---- the DVC stages, in pipeline order ------------------------------------------------------
+
+
+@app.command()
+def validate(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Stage `validate`: check the export against its contract; quarantine bad rows (gate)."""
+    from social_reward.stages import validate as stage
+
+    _show(stage.main(params))
+
+
+@app.command()
+def profile(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Stage `profile`: counts of the export and how raw remix counts follow confounders."""
+    from social_reward.stages import profile as stage
+
+    _show(stage.main(params))
+
+
+@app.command()
+def pairs(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Stage `pairs`: debiased (or naive) preference pairs and their train/val/test splits."""
+    from social_reward.stages import pairs as stage
+
+    _show(stage.main(params))
+
+
+@app.command()
+def drift(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Stage `drift`: compare the export with the production model's reference (gate)."""
+    from social_reward.stages import drift as stage
+
+    _show(stage.main(params))
+
+
+@app.command()
+def pretrain(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Stage `pretrain`: the backbone, trained with the CLIP loss unless weights are given."""
+    from social_reward.stages import pretrain as stage
+
+    _show(stage.main(params))
+
+
+@app.command()
+def train(
+    variant: Annotated[
+        str, typer.Option(help="Which pairs (params.yaml train.variants): reward or ablation.")
+    ] = "reward",
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Stage `train`: fine-tune the reward on preference pairs (Lightning)."""
+    from social_reward.stages import train as stage
+
+    _show(stage.main(variant, params))
+
+
+@app.command()
+def evaluate(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Stage `evaluate`: the reward against every baseline on the test split."""
+    from social_reward.stages import evaluate as stage
+
+    _show(stage.main(params))
+
+
+@app.command()
+def generator_pretrain(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Stage `generator_pretrain`: the small default generator, or a local Stable Diffusion."""
+    from social_reward.stages import generator_pretrain as stage
+
+    _show(stage.main(params))
+
+
+@app.command()
+def finetune(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Stage `finetune`: LoRA adapters that raise the Social Reward of the generator."""
+    from social_reward.stages import finetune as stage
+
+    _show(stage.main(params))
+
+
+@app.command()
+def evaluate_generator(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Stage `evaluate_generator`: base vs fine-tuned generator under every judge."""
+    from social_reward.stages import evaluate_generator as stage
+
+    _show(stage.main(params))
+
+
+@app.command()
+def report(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Stage `report`: the run's site (reports/index.html), model card and Evidently history."""
+    from social_reward.stages import report as stage
+
+    _show(stage.main(params))
+
+
+# ---- data, retraining, scoring, configurations --------------------------------------------
 
 
 @app.command()
@@ -70,36 +194,21 @@ def simulate(
     ] = False,
 ) -> None:
     """Write a simulated community export that follows the contract, and its ground truth."""
-    from social_reward.simulate import write_export
-    from social_reward.simulate.config import PAPER_SCALE_IMAGES, PAPER_SCALE_USERS, WorldConfig
-    from social_reward.simulate.config import drifted as drifted_world
+    from social_reward.config.run_config import load_run_config
+    from social_reward.simulate import world_from_options, write_export
+    from social_reward.simulate.config import PAPER_SCALE_IMAGES, PAPER_SCALE_USERS
 
-    sizes: dict[str, int] = {}
+    options: dict[str, int] = {}
     if metadata_only:
-        sizes = {"users": PAPER_SCALE_USERS, "images": PAPER_SCALE_IMAGES}
-    try:
-        if config is not None:
-            sizes.update(load_run_config(config).simulate.model_dump(exclude_none=True))
-        given = {
-            "seed": seed,
-            "users": users,
-            "images": images,
-            "days": days,
-            "image_size": image_size,
-        }
-        sizes.update({key: value for key, value in given.items() if value is not None})
-        if later_days < 0:
-            raise ValueError(f"--later-days must be >= 0, got {later_days}")
-        world = WorldConfig(**sizes)
-        if later_days:
-            world = world.model_copy(update={"snapshot_day": world.days + later_days})
-        if drifted:
-            world = drifted_world(world)
-        summary = write_export(
-            world, out, truth, metadata_only=metadata_only, overwrite=overwrite, workers=workers
-        )
-    except (FileExistsError, ValueError, ParamsError) as error:
-        _fail(error)
+        options = {"users": PAPER_SCALE_USERS, "images": PAPER_SCALE_IMAGES}
+    if config is not None:
+        options.update(load_run_config(config).simulate.model_dump(exclude_none=True))
+    given = {"seed": seed, "users": users, "images": images, "days": days, "image_size": image_size}
+    options.update({key: value for key, value in given.items() if value is not None})
+    world = world_from_options(options, later_days, drifted)
+    summary = write_export(
+        world, out, truth, metadata_only=metadata_only, overwrite=overwrite, workers=workers
+    )
     typer.echo(
         f"wrote {out}: {summary.users} users, {summary.images} images, "
         f"{summary.remixes} remixes, {summary.prompts} prompts"
@@ -108,222 +217,15 @@ def simulate(
 
 
 @app.command()
-def profile(params: ParamsOption = DEFAULT_PARAMS) -> None:
-    """Stage `profile`: counts of the export and how raw remix counts follow confounders."""
-    from social_reward.profile import run_profile
-
-    try:
-        config = load_params(params).profile
-        metrics = run_profile(config)
-    except (ParamsError, ExportError, TruthMismatchError) as error:
-        _fail(error)
-    typer.echo(json.dumps({"counts": metrics["counts"], "follow": metrics["raw_remixes_follow"]}))
-    typer.echo(f"wrote {config.metrics} and {config.plot}")
-
-
-@app.command()
-def validate(params: ParamsOption = DEFAULT_PARAMS) -> None:
-    """Stage `validate`: check the export against its contract; quarantine bad rows (gate)."""
-    from social_reward.validate import SuiteError, run_validate
-
-    try:
-        config = load_params(params).validate_
-        summary = run_validate(config)
-    except (ParamsError, ExportError, SuiteError, GateFailed) as error:
-        _fail(error)
-    for name, counts in summary["tables"].items():
-        typer.echo(
-            f"{name}: {counts['rows_in']} rows, {counts['rows_kept']} kept, "
-            f"{counts['rows_quarantined']} quarantined"
-        )
-    typer.echo(f"wrote {config.validated_dir}, {config.quarantine_dir}, {config.report}")
-
-
-@app.command()
-def pairs(params: ParamsOption = DEFAULT_PARAMS) -> None:
-    """Stage `pairs`: debiased (or naive) preference pairs and their train/val/test splits."""
-    from social_reward.pairs import run_pairs
-
-    try:
-        config = load_params(params).pairs
-        metrics = run_pairs(config)
-    except (ParamsError, ExportError, TruthMismatchError) as error:
-        _fail(error)
-    typer.echo(f"{config.mode} pairs: {json.dumps(metrics['pairs'])}")
-    if "truth_agreement" in metrics:
-        typer.echo(f"truth agreement: {json.dumps(metrics['truth_agreement'])}")
-    typer.echo(f"wrote {config.out_dir} and {config.metrics}")
-
-
-@app.command()
-def drift(params: ParamsOption = DEFAULT_PARAMS) -> None:
-    """Stage `drift`: compare the export with the production model's reference (gate)."""
-    from social_reward.drift import run_drift
-
-    try:
-        config = load_params(params).drift
-        metrics = run_drift(config)
-    except (ParamsError, ExportError, GateFailed) as error:
-        _fail(error)
-    typer.echo(f"drift: {metrics['summary']}")
-    typer.echo(f"wrote {config.report_dir} and {config.metrics}")
-
-
-@app.command()
-def pretrain(params: ParamsOption = DEFAULT_PARAMS) -> None:
-    """Stage `pretrain`: the backbone, trained with the CLIP loss unless weights are given."""
-    from social_reward.pretrain import run_pretrain
-    from social_reward.reward.backbone import BackboneError
-    from social_reward.reward.data import PairDataError
-
-    try:
-        loaded = load_params(params)
-        metrics = run_pretrain(loaded.model, loaded.pretrain)
-    except (ParamsError, BackboneError, PairDataError) as error:
-        _fail(error)
-    typer.echo(json.dumps(metrics))
-    typer.echo(f"wrote {loaded.pretrain.out_dir} and {loaded.pretrain.metrics}")
-
-
-@app.command()
-def train(
-    variant: Annotated[
-        str, typer.Option(help="Which pairs (params.yaml train.variants): reward or ablation.")
-    ] = "reward",
-    params: ParamsOption = DEFAULT_PARAMS,
-) -> None:
-    """Stage `train`: fine-tune the reward on preference pairs (Lightning)."""
-    from social_reward.reward.backbone import BackboneError
-    from social_reward.reward.data import PairDataError
-    from social_reward.train import TrainingInterrupted, run_train
-
-    try:
-        config = load_params(params).train
-        metrics = run_train(config, variant)
-    except (ParamsError, BackboneError, PairDataError, TrainingInterrupted) as error:
-        _fail(error)
-    if metrics:  # the other processes of a multi-process run print nothing
-        typer.echo(json.dumps(metrics))
-        typer.echo(f"wrote {config.variants[variant].out_dir}")
-
-
-@app.command()
-def evaluate(params: ParamsOption = DEFAULT_PARAMS) -> None:
-    """Stage `evaluate`: the reward against every baseline on the test split."""
-    from social_reward.evaluate.external import ExternalWeightsError
-    from social_reward.evaluate.stage import run_evaluate
-    from social_reward.reward.backbone import BackboneError
-
-    try:
-        config = load_params(params).evaluate
-        metrics = run_evaluate(config)
-    except (
-        ParamsError,
-        BackboneError,
-        ExportError,
-        TruthMismatchError,
-        ExternalWeightsError,
-    ) as error:
-        _fail(error)
-    for section in ("remix_pairs", "truth"):
-        if section in metrics:
-            accuracy = {
-                name: values["accuracy"] for name, values in metrics[section]["scorers"].items()
-            }
-            typer.echo(f"{section} accuracy: {json.dumps(accuracy)}")
-    if "ablation" in metrics:
-        typer.echo(f"ablation: {json.dumps(metrics['ablation'])}")
-    typer.echo(f"wrote {config.metrics} and {config.report_dir}")
-
-
-@app.command()
-def generator_pretrain(params: ParamsOption = DEFAULT_PARAMS) -> None:
-    """Stage `generator_pretrain`: the small default generator, or a local Stable Diffusion."""
-    from social_reward.generator.pipeline import GeneratorError
-    from social_reward.generator_pretrain import run_generator_pretrain
-    from social_reward.reward.backbone import BackboneError
-    from social_reward.reward.data import PairDataError
-
-    try:
-        loaded = load_params(params)
-        metrics = run_generator_pretrain(loaded.generator, loaded.generator_pretrain)
-    except (ParamsError, GeneratorError, BackboneError, PairDataError) as error:
-        _fail(error)
-    typer.echo(json.dumps(metrics))
-    typer.echo(f"wrote {loaded.generator_pretrain.out_dir} and {loaded.generator_pretrain.metrics}")
-
-
-@app.command()
-def finetune(params: ParamsOption = DEFAULT_PARAMS) -> None:
-    """Stage `finetune`: LoRA adapters that raise the Social Reward of the generator."""
-    from social_reward.finetune import run_finetune
-    from social_reward.generator.pipeline import GeneratorError
-    from social_reward.reward.backbone import BackboneError
-    from social_reward.reward.data import PairDataError
-
-    try:
-        loaded = load_params(params)
-        metrics = run_finetune(loaded.finetune)
-    except (ParamsError, GeneratorError, BackboneError, PairDataError) as error:
-        _fail(error)
-    typer.echo(json.dumps(metrics))
-    typer.echo(f"wrote {loaded.finetune.out_dir} and {loaded.finetune.metrics}")
-
-
-@app.command()
-def evaluate_generator(params: ParamsOption = DEFAULT_PARAMS) -> None:
-    """Stage `evaluate_generator`: base vs fine-tuned generator under every judge."""
-    from social_reward.evaluate.external import ExternalWeightsError
-    from social_reward.evaluate_generator import run_evaluate_generator
-    from social_reward.generator.pipeline import GeneratorError
-    from social_reward.reward.backbone import BackboneError
-    from social_reward.reward.data import PairDataError
-
-    try:
-        loaded = load_params(params)
-        metrics = run_evaluate_generator(loaded.evaluate_generator)
-    except (
-        ParamsError,
-        GeneratorError,
-        BackboneError,
-        PairDataError,
-        ExternalWeightsError,
-        ExportError,
-        TruthMismatchError,
-    ) as error:
-        _fail(error)
-    typer.echo(json.dumps(metrics))
-    typer.echo(f"wrote {loaded.evaluate_generator.metrics}")
-
-
-@app.command()
-def report(params: ParamsOption = DEFAULT_PARAMS) -> None:
-    """Stage `report`: the run's site (reports/index.html), model card and Evidently history."""
-    from social_reward.history import HistoryError
-    from social_reward.report import ReportError, run_report
-
-    try:
-        written = run_report(load_params(params))
-    except (ParamsError, ReportError, HistoryError) as error:
-        _fail(error)
-    typer.echo(json.dumps(written))
-    typer.echo(f"open {written['site']} in a browser")
-
-
-@app.command()
 def intake(params: ParamsOption = DEFAULT_PARAMS) -> None:
     """Retrain: take the newest fresh export from the inbox, check it and put it in place.
 
     Prints one JSON line: the export taken (null when the inbox holds nothing newer).
     """
-    from social_reward.dvc_command import DvcError
-    from social_reward.retrain import IntakeError, intake
+    from social_reward.config.params import load_params
+    from social_reward.ops.retrain import intake
 
-    try:
-        result = intake(load_params(params))
-    except (ParamsError, GateFailed, IntakeError, DvcError) as error:
-        _fail(error)
-    typer.echo(json.dumps(result))
+    typer.echo(json.dumps(intake(load_params(params))))
 
 
 @app.command()
@@ -338,14 +240,10 @@ def challenge(
 
     Prints one JSON line: the registry entry of the decision.
     """
-    from social_reward.dvc_command import DvcError
-    from social_reward.registry import RegistryError, challenge
+    from social_reward.config.params import load_params
+    from social_reward.ops.registry import challenge
 
-    try:
-        decision = challenge(load_params(params), incomplete_reason=incomplete)
-    except (ParamsError, RegistryError, DvcError) as error:
-        _fail(error)
-    typer.echo(json.dumps(decision))
+    typer.echo(json.dumps(challenge(load_params(params), incomplete_reason=incomplete)))
 
 
 @app.command()
@@ -358,20 +256,16 @@ def score(
     batch_size: Annotated[int, typer.Option(help="Images encoded at a time.")] = 64,
 ) -> None:
     """Score (prompt, image file) rows with a saved reward; unreadable images get no score."""
-    from social_reward.reward.backbone import BackboneError
     from social_reward.reward.model import SocialReward
-    from social_reward.reward.scoring import ScoringInputError, score_table
+    from social_reward.reward.scoring import score_table
 
-    try:
-        reward = SocialReward.from_pretrained(model, batch_size=batch_size)
-        report = score_table(reward, input, output)
-    except (BackboneError, ScoringInputError) as error:
-        _fail(error)
-    for problem in report.errors:
+    reward = SocialReward.from_pretrained(model, batch_size=batch_size)
+    scored = score_table(reward, input, output)
+    for problem in scored.errors:
         typer.secho(f"error: unreadable image {problem}", fg=typer.colors.RED, err=True)
-    typer.echo(f"scored {report.scored} of {report.rows} rows into {output}")
-    if report.errors:
-        raise typer.Exit(code=2)
+    typer.echo(f"scored {scored.scored} of {scored.rows} rows into {output}")
+    if scored.errors:
+        raise typer.Exit(code=UNSCORED_ROWS)
 
 
 @app.command()
@@ -385,17 +279,19 @@ def overrides(
     """Print a run configuration's params overrides as `dvc exp run` arguments, or apply them."""
     import yaml
 
-    try:
-        run_config = load_run_config(config)
-        if write is None:
-            typer.echo(" ".join(run_config.dvc_set_params()))
-            return
-        load_params(write)  # refuse to rewrite a params.yaml that does not load
-        applied = run_config.apply_to(yaml.safe_load(write.read_text(encoding="utf-8")))
-        write.write_text(yaml.safe_dump(applied, sort_keys=False), encoding="utf-8")
-        load_params(write)
-    except ParamsError as error:
-        _fail(error)
+    from social_reward.artifacts import write_text_atomic
+    from social_reward.config.params import Params, load_params
+    from social_reward.config.run_config import load_run_config
+    from social_reward.config.section import validated
+
+    run_config = load_run_config(config)
+    if write is None:
+        typer.echo(" ".join(run_config.dvc_set_params()))
+        return
+    load_params(write)  # refuse to rewrite a params.yaml that does not load
+    applied = run_config.apply_to(yaml.safe_load(write.read_text(encoding="utf-8")))
+    validated(write, Params, applied)  # nor write one that would not
+    write_text_atomic(write, yaml.safe_dump(applied, sort_keys=False))
     typer.echo(f"wrote {write} with the overrides of {config}")
 
 

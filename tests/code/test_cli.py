@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from tests.conftest import CI_CONFIG, run, simulate
 
 TINY = ("--images", "20", "--users", "10", "--days", "5", "--image-size", "16")
@@ -258,3 +260,55 @@ def test_challenge_outside_a_dvc_project_says_so(tmp_path):
     assert result.returncode == 1
     assert "dvc status --json failed" in result.stderr and "DVC repository" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ---- one error handler for every command ---------------------------------------------------
+
+STAGE_COMMANDS = (
+    ["validate"],
+    ["profile"],
+    ["pairs"],
+    ["drift"],
+    ["pretrain"],
+    ["train", "--variant", "reward"],
+    ["evaluate"],
+    ["generator-pretrain"],
+    ["finetune"],
+    ["evaluate-generator"],
+    ["report"],
+    ["intake"],
+    ["challenge"],
+)
+
+
+@pytest.mark.parametrize("command", STAGE_COMMANDS, ids=lambda command: command[0])
+def test_every_command_reports_a_params_error_as_one_line_and_status_1(command, tmp_path):
+    """CliRunner runs the command in process: the one handler (cli.CommandGroup) turns the
+    error into `error: <message>` and exit status 1, whatever command raised it."""
+    from typer.testing import CliRunner
+
+    from social_reward.cli import app
+
+    params = tmp_path / "params.yaml"
+    params.write_text("- a list, not sections\n")
+    result = CliRunner().invoke(app, [*command, "--params", str(params)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr == f"error: {params}: must be a mapping of sections, got list\n"
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_an_unexpected_error_keeps_its_traceback(monkeypatch):
+    """Only the project's own errors become one line: a bug must show where it is."""
+    from typer.testing import CliRunner
+
+    from social_reward.cli import app
+    from social_reward.stages import profile
+
+    def broken(params):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(profile, "main", broken)
+    result = CliRunner().invoke(app, ["profile"])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, KeyError)
+    assert "error:" not in result.stderr

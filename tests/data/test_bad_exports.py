@@ -23,20 +23,23 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from social_reward.config import PairsConfig, ValidateConfig
-from social_reward.errors import GateFailed
-from social_reward.export import (
+from social_reward.config.pairs import PairsConfig
+from social_reward.config.validate import ValidateConfig
+from social_reward.data.export import (
     IMAGES_FILE,
     MANIFEST_FILE,
     REMIXES_FILE,
+    TABLE_FILES,
     TABLE_SCHEMAS,
     USERS_FILE,
     ExportError,
     read_manifest,
     write_table,
 )
-from social_reward.pairs import NoPairsError, run_pairs
-from social_reward.validate import TABLE_FILES, run_validate
+from social_reward.data.pairing import NoPairsError
+from social_reward.data.validation import validate_export
+from social_reward.errors import GateFailed
+from social_reward.stages.pairs import run as run_pairs
 from tests.conftest import REPO_ROOT, run
 
 IDS = {"users": "user_id", "images": "image_id", "remixes": "remix_id"}
@@ -439,7 +442,7 @@ def test_bad_rows_are_quarantined_with_their_rules_and_dependants_follow(small_e
         for name in TABLE_FILES
     ]
     config = validate_config(tmp_path, export.dir, max_quarantine_share=max(shares))
-    summary = run_validate(config)
+    summary = validate_export(config)
     assert summary["passed"]
     assert_outcome(config, summary, export)
 
@@ -477,7 +480,7 @@ def test_quarantine_above_the_limit_fails_the_gate_after_writing_everything(smal
     config = validate_config(tmp_path, export.dir)  # the default limit, 5 %
 
     with pytest.raises(GateFailed) as failure:
-        run_validate(config)
+        validate_export(config)
     assert str(failure.value) == (
         "validation gate: quarantined share above validate.max_quarantine_share=0.05: "
         f"{export.dir / IMAGES_FILE}: 46 of 900 rows quarantined (5.11%), rules: "
@@ -502,7 +505,7 @@ def rewrite(path: Path, change) -> pa.Table:
 
 def assert_stops(config: ValidateConfig, message: str) -> None:
     with pytest.raises(ExportError) as error:
-        run_validate(config)
+        validate_export(config)
     assert str(error.value) == message
     assert not config.validated_dir.exists()
     assert not config.metrics.exists()
@@ -581,7 +584,7 @@ def test_unreadable_or_missing_parquet_stops(small_export, tmp_path):
     export_dir = copy_export(small_export, tmp_path, images=False)
     (export_dir / REMIXES_FILE).write_bytes(b"PAR1 this is not parquet at all \x00\x01" * 8)
     with pytest.raises(ExportError) as error:
-        run_validate(validate_config(tmp_path, export_dir))
+        validate_export(validate_config(tmp_path, export_dir))
     assert str(error.value).startswith(
         f"{export_dir / REMIXES_FILE}: not a readable parquet file (rule: parquet) - "
     )
@@ -639,7 +642,7 @@ def test_empty_remixes_table_passes_validate_then_pairs_finds_none(small_export,
     creators = pq.read_table(export_dir / IMAGES_FILE)["creator_id"].unique()
     write_table(users.filter(pc.is_in(users["user_id"], creators)), export_dir / USERS_FILE)
     config = validate_config(tmp_path, export_dir)
-    summary = run_validate(config)
+    summary = validate_export(config)
     assert summary["passed"]
     assert summary["tables"]["remixes"] == {
         "rows_in": 0,
@@ -675,7 +678,7 @@ def test_every_image_with_its_own_prompt_gives_no_pair(small_export, tmp_path):
 
     rewrite(export_dir / IMAGES_FILE, own_prompts)
     config = validate_config(tmp_path, export_dir)
-    assert run_validate(config)["passed"]
+    assert validate_export(config)["passed"]
     params = tmp_path / "params.yaml"
     pairs = pairs_config(tmp_path, config.validated_dir)
     params.write_text(

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from social_reward.config import DriftConfig
-from social_reward.drift import run_drift
+from social_reward.config.drift import DriftConfig
+from social_reward.data.drift_detection import check_drift
 from social_reward.errors import GateFailed
 from tests.conftest import simulate, stage_config, validate_into
 
@@ -49,7 +49,7 @@ def drift_config(validated: Path, reference: Path, out: Path, **changes) -> Drif
 def reference(validated_exports, tmp_path_factory) -> Path:
     """Without a production model the stage passes and records the export's features."""
     out = tmp_path_factory.mktemp("drift-reference")
-    metrics = run_drift(drift_config(validated_exports["reference"], out / "none.parquet", out))
+    metrics = check_drift(drift_config(validated_exports["reference"], out / "none.parquet", out))
     assert metrics["passed"] and metrics["reference"] is None
     assert "no reference yet" in metrics["summary"]
     assert (out / "reports" / "index.html").is_file()
@@ -60,7 +60,7 @@ def reference(validated_exports, tmp_path_factory) -> Path:
 
 
 def test_a_later_export_of_the_same_community_passes(validated_exports, reference, tmp_path):
-    metrics = run_drift(drift_config(validated_exports["later"], reference, tmp_path))
+    metrics = check_drift(drift_config(validated_exports["later"], reference, tmp_path))
     assert metrics["passed"] and not metrics["override"]
     assert metrics["drift_share"] <= 0.3
     assert set(metrics["columns"]) >= {"brightness", "generator", "topic_word", "followers"}
@@ -74,7 +74,7 @@ def test_a_drifted_export_stops_at_the_gate_naming_the_columns(
     validated_exports, reference, tmp_path
 ):
     with pytest.raises(GateFailed) as stopped:
-        run_drift(drift_config(validated_exports["drifted"], reference, tmp_path))
+        check_drift(drift_config(validated_exports["drifted"], reference, tmp_path))
     message = str(stopped.value)
     for column in ("generator", "brightness", "topic_word"):
         assert column in message
@@ -87,7 +87,7 @@ def test_a_drifted_export_stops_at_the_gate_naming_the_columns(
 def test_the_override_lets_a_drifted_export_through_and_is_recorded(
     validated_exports, reference, tmp_path
 ):
-    metrics = run_drift(
+    metrics = check_drift(
         drift_config(validated_exports["drifted"], reference, tmp_path, allow_drift=True)
     )
     assert metrics["passed"] and metrics["override"]
@@ -96,7 +96,7 @@ def test_the_override_lets_a_drifted_export_through_and_is_recorded(
 
 def test_drift_reports_are_the_same_bytes_on_the_same_data(validated_exports, reference, tmp_path):
     for run in ("first", "second"):
-        run_drift(drift_config(validated_exports["later"], reference, tmp_path / run))
+        check_drift(drift_config(validated_exports["later"], reference, tmp_path / run))
     for name in ("index.html", "features.html", "features.json", "topics.html"):
         first = (tmp_path / "first" / "reports" / name).read_bytes()
         assert (tmp_path / "second" / "reports" / name).read_bytes() == first, name

@@ -8,8 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from social_reward.config import PairsConfig
-from social_reward.pairs import SPLITS, run_pairs
+from social_reward.artifacts import SPLITS
+from social_reward.config.pairs import PairsConfig
+from social_reward.stages.pairs import run as run_pairs
 from tests.conftest import stage_config, validate_into
 
 pytestmark = pytest.mark.slow

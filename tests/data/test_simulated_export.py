@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from social_reward.duck import connect, register_export
-from social_reward.export import (
+from social_reward.data.duck import connect, register_export
+from social_reward.data.export import (
     IMAGES_FILE,
     MAX_PROMPT_CHARS,
     REMIXES_FILE,
@@ -23,7 +23,7 @@ from social_reward.export import (
     is_safe_relative_path,
     read_manifest,
 )
-from social_reward.profile import image_features
+from social_reward.data.profiling import image_features
 from social_reward.simulate.config import WorldConfig
 from social_reward.simulate.render import SIGNATURE_COLOUR, signature_box
 from tests.conftest import simulate

@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from flows.retrain import DEPLOYMENT, deployment
-from social_reward.config import ParamsError, load_params
+from social_reward.config.params import load_params
+from social_reward.config.section import ParamsError
 from tests.conftest import REPO_ROOT
 
 SERVER_START_S = 120

@@ -16,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from social_reward.config import TrainConfig, TrainVariant
+from social_reward.config.train import TrainConfig, TrainVariant
 from social_reward.reward.backbone import WEIGHTS_FILE
 from social_reward.reward.model import MODEL_FILE
 from tests.conftest import stage_config, validate_into
@@ -67,8 +67,8 @@ def single_thread() -> Iterator[None]:
 @pytest.fixture(scope="package")
 def training_inputs(small_export, tmp_path_factory) -> TrainingInputs:
     """The pairs stage on the CI-size export, and a randomly initialised backbone."""
-    from social_reward.pairs import run_pairs
     from social_reward.reward.backbone import build_backbone, save_backbone
+    from social_reward.stages.pairs import run as run_pairs
 
     root = tmp_path_factory.mktemp("training-inputs")
     validate_into(small_export.export_dir, root)
@@ -131,7 +131,7 @@ def train_config(inputs: TrainingInputs, out: Path, **changes) -> TrainConfig:
 
 
 def train(config: TrainConfig, callbacks: tuple = ()) -> TrainedRun:
-    from social_reward.train import run_train
+    from social_reward.stages.train import run as run_train
 
     return TrainedRun(config, run_train(config, VARIANT, progress=False, callbacks=callbacks))
 

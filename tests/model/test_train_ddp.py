@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from social_reward.config import TrainConfig
+from social_reward.config.train import TrainConfig
 from tests.conftest import REPO_ROOT, run
 from tests.model.conftest import VARIANT, TrainedRun, train_config, update_difference
 

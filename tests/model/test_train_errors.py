@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from social_reward.config import TrainVariant
+from social_reward.config.train import TrainVariant
 from social_reward.reward.data import PairDataError
-from social_reward.train import run_train
+from social_reward.stages.train import run as run_train
 from tests.model.conftest import VARIANT, train_config
 
 

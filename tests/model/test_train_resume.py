@@ -8,7 +8,7 @@ import lightning as L
 import pytest
 import torch
 
-from social_reward.train import LAST_CHECKPOINT, TrainingInterrupted
+from social_reward.reward.trainer import LAST_CHECKPOINT, TrainingInterrupted
 from tests.model.conftest import EPOCHS, VARIANT, train, train_config
 
 

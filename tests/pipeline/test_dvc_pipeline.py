@@ -1,6 +1,7 @@
 """The DVC pipeline, really run, on the CI-sized export (one full `dvc repro` per module)."""
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -213,7 +214,7 @@ def test_the_report_stage_writes_a_site_and_a_model_card(reproduced_project):
     md5 = yaml.safe_load((project / "data.dvc").read_text())["outs"][0]["md5"]
     assert md5 in card
     # The run's snapshots are in the Evidently workspace (no reference yet: no drift ones).
-    from social_reward.history import read_runs
+    from social_reward.ops.evidently_history import read_runs
 
     runs = read_runs(project / "reports" / "evidently_workspace", "social-reward")
     assert [run.tags for run in runs] == [("reward scores",)]
@@ -249,6 +250,55 @@ def test_the_site_and_every_report_render_in_a_real_browser(reproduced_project):
             report = check_page(browser, target, SCREENSHOTS / name)
             assert report.problems == [], (relative, report.problems)
             assert report.text.strip(), relative
+
+
+# One way to change each kind of project file without changing what it does.
+TOUCHES = {
+    ".py": "\n# touched by a test\n",
+    ".sql": "\n-- touched by a test\n",
+    ".j2": "{# touched by a test #}\n",
+    ".json": "\n",
+}
+
+
+def representative_files() -> list[Path]:
+    """One project file per distinct set of stages that use it (the code graph's answer),
+    and one file of each resource kind: changing any file of a set acts as its
+    representative does, since dvc.yaml lists files, not whole libraries."""
+    from tests.code_graph import REPO_ROOT, code_files, modules, resources, stage_modules
+
+    used = {stage: code_files(module) for stage, module in stage_modules().items()}
+    every = sorted(path.relative_to(REPO_ROOT) for path in [*modules().values(), *resources()])
+    chosen: dict[frozenset, Path] = {}
+    for path in every:
+        chosen.setdefault(frozenset(s for s, files in used.items() if path in files), path)
+    kinds = {path.suffix: path for path in every if path.suffix != ".py"}
+    return sorted(set(chosen.values()) | set(kinds.values()))
+
+
+def test_changing_a_code_file_reruns_exactly_the_stages_that_use_it(reproduced_project):
+    """Edit one file at a time in the reproduced project; `dvc status` must name exactly
+    the stages whose module imports or reads it (and nothing when none does)."""
+    from tests.code_graph import code_files, stage_modules
+
+    project = reproduced_project
+    used = {stage: code_files(module) for stage, module in stage_modules().items()}
+    files = representative_files()
+    assert len(files) > 30
+    for relative in files:
+        path = project / relative
+        original = path.read_bytes()
+        try:
+            path.write_bytes(original + TOUCHES[path.suffix].encode())
+            status = json.loads(run(["dvc", "status", "--json"], cwd=project).stdout)
+        finally:
+            path.write_bytes(original)
+        changed = {name.split("@")[0] for name in status}
+        expected = {stage for stage, files in used.items() if relative in files}
+        assert changed == expected, relative
+        if "train" in expected:
+            assert {"train@reward", "train@ablation"} <= set(status), relative
+    assert json.loads(run(["dvc", "status", "--json"], cwd=project).stdout) == {}
 
 
 def test_a_bad_export_stops_the_pipeline_at_the_validation_gate(small_project):

@@ -26,8 +26,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 from PIL import Image
 
+from social_reward.data.export import IMAGES_FILE, Manifest, read_manifest
+from social_reward.errors import SocialRewardError
 from social_reward.evaluate.scorers import IMAGE_INPUTS, Scorer
-from social_reward.export import IMAGES_FILE, Manifest, read_manifest
 from social_reward.simulate.config import WorldConfig, drifted
 from social_reward.simulate.render import ImageSpec, render_image, specs_from_columns
 
@@ -50,6 +51,10 @@ class TracePreference(TypedDict):
     pairs: int
 
 
+class AuditError(SocialRewardError, ValueError):
+    """An export the confounder audit cannot redraw images for."""
+
+
 def world_from_manifest(manifest: Manifest, images: pd.DataFrame | None = None) -> WorldConfig:
     """The simulator's world for an export, from its manifest (and its images table).
 
@@ -65,13 +70,13 @@ def world_from_manifest(manifest: Manifest, images: pd.DataFrame | None = None) 
     if images is not None and len(images):
         side = _image_side(images)
         if settings.setdefault("image_size", side) != side:
-            raise ValueError(
+            raise AuditError(
                 f"the manifest records image_size={settings['image_size']} but the export's "
                 f"images are {side} x {side} pixels; the audit would draw other images than "
                 "the scorers saw"
             )
     if "image_size" not in settings:
-        raise ValueError(
+        raise AuditError(
             f"the manifest's source {manifest.source!r} records no image_size; pass the "
             "images table (width, height) to take the size from it"
         )
@@ -99,7 +104,7 @@ def _image_side(images: pd.DataFrame) -> int:
     sizes = images[["width", "height"]].value_counts()
     width, height = sizes.index[0]
     if width != height:
-        raise ValueError(
+        raise AuditError(
             f"the export's images are mostly {width} x {height} pixels; the simulator draws "
             "square images, so this export cannot be audited by redrawing"
         )

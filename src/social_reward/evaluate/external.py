@@ -38,6 +38,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from social_reward.errors import SocialRewardError
 from social_reward.evaluate.scorers import ImageInput, ImageScorer, Scorer, open_rgb
 from social_reward.reward.backbone import (
     BackboneError,
@@ -150,7 +151,7 @@ IMAGEREWARD_UNUSED = (
 DDP_PREFIX = "module."
 
 
-class ExternalWeightsError(ValueError):
+class ExternalWeightsError(SocialRewardError, ValueError):
     """Weights of an external scorer that are missing or do not fit, with the rule."""
 
 

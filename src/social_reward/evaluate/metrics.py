@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from social_reward.duck import read_sql
+from social_reward.data.duck import read_sql
 
 TIE_CREDIT = 0.5  # a tie is half right: the scorer has not preferred either image
 DEFAULT_LEVEL = 0.95

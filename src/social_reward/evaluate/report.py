@@ -18,8 +18,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from social_reward.config import EvaluateConfig
-from social_reward.evidently_html import save_snapshot
+from social_reward.config.evaluate import EvaluateConfig
+from social_reward.evidently_snapshots import save_snapshot
 
 PLOT_DPI = 110
 GRID_CELL_INCHES = 1.3

@@ -11,10 +11,13 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from social_reward.reward.data import PairDataError
-
-TRAIN_SPLIT = "train"  # fine-tuning prompts
-TEST_SPLIT = "test"  # held-out evaluation prompts
+from social_reward.artifacts import (
+    IMAGE_SPLITS_FILE,
+    TEST_SPLIT,
+    TRAIN_SPLIT,
+    PairDataError,
+    read_image_splits,
+)
 
 
 def representative_prompts(images, count: int) -> list[str]:
@@ -25,9 +28,8 @@ def representative_prompts(images, count: int) -> list[str]:
 
 
 def split_prompts(pairs_dir: Path, split: str) -> list[str]:
-    """One caption per prompt group of a pairs split (its most common spelling), sorted."""
-    from social_reward.pretrain import IMAGE_SPLITS_FILE, read_image_splits
-
+    """One caption per prompt group of a pairs split (its most common spelling), sorted;
+    the generator stages fine-tune on the train split's and evaluate on the test split's."""
     images = read_image_splits(pairs_dir)
     images = images[images["split"] == split]
     if images.empty:

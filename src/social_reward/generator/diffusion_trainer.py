@@ -8,13 +8,17 @@ classifier-free guidance works, and diffusers' `EMAModel`, whose weights are the
 from __future__ import annotations
 
 import lightning as L
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+from social_reward.generator.data import decode_pixels
 from social_reward.generator.diffusion_config import DiffusionConfig
 from social_reward.generator.pipeline import TinyGenerator
-from social_reward.reward.contrastive_trainer import warmup_cosine
+from social_reward.reward.data import prompt_captions
+from social_reward.training.epoch_history import EpochHistory
+from social_reward.training.schedules import warmup_cosine
 
 MAX_PIXEL = 255.0
 
@@ -159,3 +163,21 @@ def image_loader(count: int, config: DiffusionConfig) -> DataLoader:
         drop_last=True,
         generator=torch.Generator().manual_seed(config.seed),
     )
+
+
+def fit_diffusion(
+    generator: TinyGenerator, images: pd.DataFrame, config: DiffusionConfig, progress: bool = True
+) -> EpochHistory:
+    """Train the generator's denoiser in place on images and their prompts (columns path and
+    prompt); its EMA weights are the ones kept. Returns the loss per epoch."""
+    pixels = decode_pixels(
+        list(images["path"]), generator.image_size, config.decode_workers, progress
+    )
+    captions, caption_of_image = prompt_captions(images["prompt"])
+    history = EpochHistory(("train_loss",))
+    trainer = step_trainer(config, history, progress)
+    module = DiffusionModule(
+        generator, pixels, caption_of_image, CaptionFeatures(generator, captions), config
+    )
+    trainer.fit(module, image_loader(len(pixels), config))
+    return history

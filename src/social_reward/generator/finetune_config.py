@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from social_reward.reward.lightning_options import LightningOptions
+from social_reward.training.lightning_options import LightningOptions
 
 
 class FinetuneTrainerConfig(LightningOptions):

@@ -19,6 +19,7 @@ import json
 import re
 import struct
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -27,11 +28,12 @@ from torch.utils.data import DataLoader, TensorDataset
 from tqdm import tqdm
 
 from social_reward.generator.data import to_pil
-from social_reward.generator.diffusion_trainer import denoising_loss
+from social_reward.generator.diffusion_trainer import denoising_loss, step_trainer
 from social_reward.generator.finetune_config import FinetuneTrainerConfig
 from social_reward.generator.pipeline import Generator, GeneratorError
 from social_reward.generator.sampling import guided_prediction, sample, sample_batched
-from social_reward.reward.contrastive_trainer import warmup_cosine
+from social_reward.training.epoch_history import EpochHistory
+from social_reward.training.schedules import warmup_cosine
 
 ADAPTER_NAME = "social_reward"
 LORA_WEIGHTS_FILE = "pytorch_lora_weights.safetensors"  # diffusers' default name
@@ -255,6 +257,11 @@ def sort_safetensors_metadata(path: Path) -> None:
         file.write(encoded.ljust(length))  # the format pads the header with spaces
 
 
+def write_finetune_record(folder: Path, record: dict) -> None:
+    """How the adapters in `folder` were made, beside them (`finetune.json`)."""
+    (folder / FINETUNE_FILE).write_text(json.dumps(record, indent=2) + "\n")
+
+
 def read_finetune_record(folder: Path) -> dict:
     path = folder / FINETUNE_FILE
     if not path.is_file():
@@ -268,3 +275,45 @@ def load_lora(generator: Generator, folder: Path) -> Generator:
         folder, prefix=None, adapter_name=ADAPTER_NAME, weight_name=LORA_WEIGHTS_FILE
     )
     return generator
+
+
+@dataclass(frozen=True)
+class FinetuneRun:
+    history: EpochHistory  # loss (and, for draft, reward) per epoch
+    trainable_parameters: int
+    details: dict  # the method's own figures (best_of_n: candidates, picks, rewards)
+
+
+def fit_lora(
+    generator: Generator,
+    reward,
+    prompts: list[str],
+    config: FinetuneTrainerConfig,
+    progress: bool = True,
+) -> FinetuneRun:
+    """Add LoRA adapters to the generator and train them with `config.method`."""
+    if config.method == "best_of_n":
+        picks, prompt_of_pick, best, mean = best_of_n_picks(
+            generator, reward, prompts, config, progress
+        )
+        module = FinetuneModule(generator, config, prompts, None, picks, prompt_of_pick)
+        rows = len(picks)
+        details = {
+            "candidates": config.candidates,
+            "picks": rows,
+            "mean_candidate_reward": float(mean.mean()),
+            "mean_pick_reward": float(best.mean()),
+        }
+    else:
+        module = FinetuneModule(generator, config, prompts, reward)
+        rows = len(prompts)
+        details = {"draft_steps": config.draft_steps, "base_penalty": config.base_penalty}
+    names = ("train_loss",) if config.method == "best_of_n" else ("train_loss", "train_reward")
+    history = EpochHistory(names)
+    trainer = step_trainer(config, history, progress)
+    trainer.fit(module, finetune_loader(rows, config))
+    return FinetuneRun(
+        history=history,
+        trainable_parameters=sum(p.numel() for p in module.lora_parameters),
+        details=details,
+    )

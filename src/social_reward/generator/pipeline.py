@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from social_reward.errors import SocialRewardError
+
 GENERATOR_FILE = "generator.json"
 UNET_DIR = "unet"
 SCHEDULER_DIR = "scheduler"
@@ -33,7 +35,7 @@ DEFAULT_UNET = "social-reward-tiny-unet"
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
 
 
-class GeneratorError(ValueError):
+class GeneratorError(SocialRewardError, ValueError):
     """A generator that cannot be built or loaded, with the reason."""
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from social_reward.errors import SocialRewardError
 from social_reward.reward.unlock_modes import ALL_BLOCKS, UNLOCK_MODES
 
 MODEL_CONFIGS = "social_reward.reward"  # package holding model_configs/*.json
@@ -25,7 +26,7 @@ CONFIG_FILE = "open_clip_config.json"
 WEIGHT_FILE_NAMES = (WEIGHTS_FILE, "open_clip_pytorch_model.bin", "model.safetensors")
 
 
-class BackboneError(ValueError):
+class BackboneError(SocialRewardError, ValueError):
     """A backbone that cannot be built or loaded, with the reason."""
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from social_reward.reward.lightning_options import LightningOptions
+from social_reward.training.lightning_options import LightningOptions
 
 
 class ContrastiveConfig(LightningOptions):

@@ -7,15 +7,17 @@ targets spread over them) instead of false negatives.
 
 from __future__ import annotations
 
-import math
-
 import lightning as L
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+from social_reward.reward.backbone import tokenizer_for
 from social_reward.reward.contrastive_config import ContrastiveConfig
-from social_reward.reward.data import ImageBank
+from social_reward.reward.data import ImageBank, prompt_captions, prompt_groups
+from social_reward.training.epoch_history import EpochHistory
+from social_reward.training.schedules import warmup_cosine
 
 
 def multi_positive_clip_loss(
@@ -31,19 +33,6 @@ def multi_positive_clip_loss(
     image_to_text = -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
     text_to_image = -(targets * F.log_softmax(logits.T, dim=1)).sum(dim=1).mean()
     return (image_to_text + text_to_image) / 2
-
-
-def warmup_cosine(total_steps: int, warmup_fraction: float):
-    """A learning-rate factor: linear warmup, then cosine decay to zero."""
-    warmup = max(1, int(total_steps * warmup_fraction))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total_steps - warmup)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
 
 
 class ContrastiveModule(L.LightningModule):
@@ -100,3 +89,34 @@ def pretrain_loader(groups: torch.Tensor, config: ContrastiveConfig) -> DataLoad
         drop_last=True,  # a batch of one group has no negatives
         generator=generator,
     )
+
+
+def fit_contrastive(
+    backbone: torch.nn.Module,
+    name: str,
+    images: pd.DataFrame,
+    config: ContrastiveConfig,
+    progress: bool = True,
+) -> EpochHistory:
+    """Train `backbone` (architecture `name`) in place on images and their prompts (columns
+    image_id, path, prompt, prompt_key); returns the loss per epoch."""
+    bank = ImageBank.of_images(backbone, images, config.decode_workers, progress)
+    captions, caption_of_image = prompt_captions(images["prompt"])
+    caption_tokens = tokenizer_for(name)(captions)
+    groups = torch.tensor(prompt_groups(images["prompt_key"]))
+    history = EpochHistory(("train_loss",))
+    trainer = L.Trainer(
+        max_epochs=config.epochs,
+        logger=False,
+        enable_checkpointing=False,
+        deterministic=True,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        callbacks=[history],
+        **config.trainer_arguments(),
+    )
+    trainer.fit(
+        ContrastiveModule(backbone, bank, caption_tokens, caption_of_image, config),
+        pretrain_loader(groups, config),
+    )
+    return history

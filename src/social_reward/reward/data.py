@@ -20,12 +20,10 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from social_reward.artifacts import PairDataError
+
 PAIR_COLUMNS = ("prompt", "pos_image_id", "neg_image_id", "pos_path", "neg_path")
 MAX_PIXEL = 255.0
-
-
-class PairDataError(ValueError):
-    """Pairs or images the trainer cannot use, with the file and the reason."""
 
 
 def _geometry_transform(backbone: torch.nn.Module):
@@ -82,6 +80,15 @@ class ImageBank:
             index={image_id: row for row, image_id in enumerate(image_ids)},
             mean=torch.tensor(cfg["mean"]).view(3, 1, 1),
             std=torch.tensor(cfg["std"]).view(3, 1, 1),
+        )
+
+    @classmethod
+    def of_images(
+        cls, backbone: torch.nn.Module, images: pd.DataFrame, workers: int, progress: bool
+    ) -> ImageBank:
+        """The images of a table with columns image_id and path."""
+        return cls.decode(
+            backbone, list(images["image_id"]), list(images["path"]), workers, progress
         )
 
     def normalise(self, pixels: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 from tqdm import tqdm
 
+from social_reward.errors import SocialRewardError
 from social_reward.reward.model import SocialReward
 
 REQUIRED_COLUMNS = ("prompt", "file")
@@ -26,7 +27,7 @@ SUFFIXES = (".parquet", ".csv")
 ROWS_PER_BATCH = 1024  # rows read, scored and written at a time
 
 
-class ScoringInputError(ValueError):
+class ScoringInputError(SocialRewardError, ValueError):
     """An input or output table that cannot be scored, with the file and the reason."""
 
 

@@ -13,14 +13,19 @@ Lightning does the loop, the devices and the checkpoints; this module holds what
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import lightning as L
+import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from social_reward.reward.backbone import vision_blocks, vision_embeddings
-from social_reward.reward.data import ImageBank, PairSet
+from social_reward.config.section import ParamsError
+from social_reward.errors import SocialRewardError
+from social_reward.reward.backbone import tokenizer_for, unlock, vision_blocks, vision_embeddings
+from social_reward.reward.data import ImageBank, PairSet, images_of_pairs, pair_set
 from social_reward.reward.losses import LOSSES
 from social_reward.reward.prefix import (
     encode_image_prefix,
@@ -30,9 +35,15 @@ from social_reward.reward.prefix import (
     frozen_block_count,
 )
 from social_reward.reward.trainer_config import RewardTrainerConfig
+from social_reward.training.epoch_history import EpochHistory
 
 PREFIX_BATCH = 128  # images per forward pass when the cache is filled
 STEP_SEED_STRIDE = 1_000_003  # separates the seeds of steps from run seeds
+LAST_CHECKPOINT = "last.ckpt"
+
+
+class TrainingInterrupted(SocialRewardError, RuntimeError):
+    """Training stopped before its last epoch; its checkpoint is kept for resuming."""
 
 
 def _trainable(module: torch.nn.Module | torch.nn.Parameter | None) -> bool:
@@ -303,3 +314,104 @@ class RewardModule(L.LightningModule):
             lr=self.config.learning_rate,
             weight_decay=self.config.weight_decay,
         )
+
+
+def check_batch_split(config: RewardTrainerConfig) -> None:
+    """Each process takes an equal slice of every batch: batch_size must divide by their
+    number, where the config fixes it (with "auto" or -1 devices the sampler checks)."""
+    devices = config.devices
+    if isinstance(devices, str) and devices.isdigit():
+        devices = int(devices)
+    if not isinstance(devices, int) or devices < 1:
+        return
+    processes = devices * config.num_nodes
+    if config.batch_size % processes:
+        raise ParamsError(
+            f"train.batch_size {config.batch_size} must divide by the number of processes "
+            f"{processes} (train.devices {devices} x train.num_nodes {config.num_nodes}): "
+            "each process takes an equal slice of every batch"
+        )
+
+
+@dataclass(frozen=True)
+class FittedReward:
+    """What a training run learned, besides the backbone's weights (trained in place)."""
+
+    history: EpochHistory  # train loss and validation accuracy per epoch
+    cached_prefix: bool  # the frozen lower blocks were computed once
+    trained_parameter_tensors: int
+    main_process: bool  # rank 0, the process that writes the outputs
+
+
+def fit_reward(
+    backbone: torch.nn.Module,
+    name: str,
+    train_pairs: pd.DataFrame,
+    val_pairs: pd.DataFrame,
+    config: RewardTrainerConfig,
+    checkpoints: Path,
+    progress: bool = True,
+    callbacks: Sequence[L.Callback] = (),
+    label: str = "training",
+) -> FittedReward:
+    """Fine-tune `backbone` (architecture `name`) on the pairs, in place, with Lightning.
+
+    An epoch checkpoint is kept in `checkpoints` (one file, overwritten), and a run finding
+    one there resumes from it; `callbacks` are extra Lightning callbacks (tests interrupt a
+    run with one). TrainingInterrupted, its message starting with `label`, when the run
+    stops before its last epoch."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    images = images_of_pairs(train_pairs, val_pairs)
+    bank = ImageBank.of_images(backbone, images, config.decode_workers, progress)
+    pair_sets = {"train": pair_set(train_pairs, bank), "val": pair_set(val_pairs, bank)}
+    tokenize = tokenizer_for(name)
+    tokens = {split: tokenize(pairs.prompts) for split, pairs in pair_sets.items()}
+    trained_parameters = unlock(backbone, config.unlock)
+    data = PairDataModule(backbone, bank, pair_sets, tokens, config)
+    module = RewardModule(backbone, config, data.blocks)
+
+    history = EpochHistory(("train_loss", "val_accuracy"))
+    trainer = L.Trainer(
+        max_epochs=config.epochs,
+        logger=False,
+        deterministic=True,
+        use_distributed_sampler=False,  # ShardedBatchSampler shards every batch itself
+        num_sanity_val_steps=0,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        callbacks=[
+            history,
+            # One file, overwritten each epoch. (save_last with save_top_k=0 writes nothing:
+            # Lightning saves `last` only in a step where a top-k checkpoint was saved.)
+            ModelCheckpoint(
+                dirpath=checkpoints,
+                filename=Path(LAST_CHECKPOINT).stem,
+                save_top_k=1,
+                enable_version_counter=False,
+            ),
+            *callbacks,
+        ],
+        **config.trainer_arguments(),
+    )
+    resume = checkpoints / LAST_CHECKPOINT
+    message = f"{label} interrupted; rerun the stage to resume from {resume}"
+    try:
+        trainer.fit(
+            module,
+            datamodule=data,
+            ckpt_path=resume if resume.is_file() else None,
+            weights_only=True,  # a checkpoint is never unpickled beyond tensors and plain data
+        )
+    except SystemExit as error:  # Lightning ends a run stopped by Ctrl+C with sys.exit(1)
+        if not trainer.interrupted:
+            raise
+        raise TrainingInterrupted(message) from error
+    if trainer.interrupted:
+        raise TrainingInterrupted(message)
+    return FittedReward(
+        history=history,
+        cached_prefix=data.cached,
+        trained_parameter_tensors=len(trained_parameters),
+        main_process=trainer.global_rank == 0,
+    )

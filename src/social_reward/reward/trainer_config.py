@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from social_reward.reward.lightning_options import LightningOptions
 from social_reward.reward.unlock_modes import UNLOCK_MODES
+from social_reward.training.lightning_options import LightningOptions
 
 
 class RewardTrainerConfig(LightningOptions):

@@ -18,10 +18,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pydantic import ValidationError
 from tqdm import tqdm
 
 from social_reward import __version__
-from social_reward.export import (
+from social_reward.data.export import (
     IMAGES_FILE,
     MANIFEST_FILE,
     REMIXES_FILE,
@@ -32,7 +33,9 @@ from social_reward.export import (
     format_utc,
     write_table,
 )
-from social_reward.simulate.config import WorldConfig
+from social_reward.data.truth import TRUTH_MANIFEST_KEY
+from social_reward.errors import SocialRewardError
+from social_reward.simulate.config import WorldConfig, drifted
 from social_reward.simulate.engagement import KIND_LETTERS, Events, simulate_exposure
 from social_reward.simulate.render import ImageSpec, render_image, specs_from_columns
 from social_reward.simulate.world import (
@@ -46,10 +49,29 @@ from social_reward.simulate.world import (
     daily_counts,
     surface_variants,
 )
-from social_reward.truth import TRUTH_MANIFEST_KEY
 
 IMAGES_PER_RENDER_TASK = 256
 ID_DIGITS = 7  # ids such as img0001234, usr0000042
+
+
+class SimulationError(SocialRewardError, ValueError):
+    """Options that describe no world, or an output folder that holds something else."""
+
+
+def world_from_options(
+    options: dict[str, int], later_days: int = 0, drifted_world: bool = False
+) -> WorldConfig:
+    """The world of `social-reward simulate`'s options (seed and sizes); `later_days` more of
+    engagement and new images, or a `drifted_world` (new generator, colours and words)."""
+    if later_days < 0:
+        raise SimulationError(f"--later-days must be >= 0, got {later_days}")
+    try:
+        world = WorldConfig(**options)
+    except ValidationError as error:
+        raise SimulationError(f"simulation options {options}: {error}") from error
+    if later_days:
+        world = world.model_copy(update={"snapshot_day": world.days + later_days})
+    return drifted(world) if drifted_world else world
 
 
 @dataclass(frozen=True)
@@ -122,7 +144,7 @@ def _concat(batches: list, cls: type) -> object:
 def prepare_output(out_dir: Path, overwrite: bool) -> None:
     if out_dir.exists() and any(out_dir.iterdir()):
         if not overwrite:
-            raise FileExistsError(
+            raise SimulationError(
                 f"{out_dir} is not empty; pass --overwrite to replace the export in it"
             )
         shutil.rmtree(out_dir)

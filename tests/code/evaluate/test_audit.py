@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from social_reward.data.export import IMAGES_FILE, MANIFEST_FILE, Manifest, read_manifest
 from social_reward.evaluate.audit import (
     TRACES,
     audit_scorers,
@@ -19,7 +20,6 @@ from social_reward.evaluate.audit import (
     world_from_manifest,
 )
 from social_reward.evaluate.scorers import ImageInput, ImageScorer, Scorer, open_rgb
-from social_reward.export import IMAGES_FILE, MANIFEST_FILE, Manifest, read_manifest
 from social_reward.simulate import write_export
 from social_reward.simulate.config import DRIFTED_GENERATOR, WorldConfig
 from social_reward.simulate.render import (

@@ -1,6 +1,6 @@
 import numpy as np
 
-from social_reward.duck import connect
+from social_reward.data.duck import connect
 from social_reward.simulate.config import WorldConfig
 from social_reward.simulate.world import (
     SURFACE_VARIANTS,

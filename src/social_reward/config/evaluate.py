@@ -1,0 +1,35 @@
+"""Section `evaluate` of params.yaml: every scorer side by side on the test split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from social_reward.config.external_scorers import ExternalWeights
+from social_reward.config.section import Section
+
+
+class EvaluateConfig(Section):
+    """Stage `evaluate`: every scorer side by side on the test split."""
+
+    SECTION = "evaluate"
+
+    validated_dir: Path = Path("artifacts/validated")
+    pairs_dir: Path = Path("artifacts/pairs")
+    backbone_dir: Path = Path("models/backbone")  # its cosine is the CLIP-score baseline
+    reward_dir: Path = Path("models/reward")
+    ablation_dir: Path = Path("models/reward_ablation")  # the same training, other pairs mode
+    truth: Path = Path("truth/appeal.parquet")  # simulated exports only; skipped when missing
+    metrics: Path = Path("metrics/evaluate.json")
+    report_dir: Path = Path("reports/evaluate")
+    plots_dir: Path = Path("plots/evaluate")
+    external: ExternalWeights = ExternalWeights()
+    batch_size: int = Field(64, gt=0)  # images scored at a time
+    bootstrap_resamples: int = Field(1000, gt=0)
+    level: float = Field(0.95, gt=0.0, lt=1.0)  # of the intervals
+    best_of_n: int = Field(20, gt=1)  # the paper's "best of 20 generations"
+    best_of_n_draws: int = Field(200, gt=0)  # subsets drawn per prompt
+    audit_pairs: int = Field(300, gt=0)  # rendered image pairs per confounder trace
+    grid_prompts: int = Field(4, gt=0)  # rows of the best-of-N picture
+    seed: int = 0

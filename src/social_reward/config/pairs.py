@@ -1,0 +1,56 @@
+"""Section `pairs` of params.yaml: how preference pairs are built from remixes."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from social_reward.config.section import Section
+
+
+class SplitShares(Section):
+    """Shares of prompt groups per split; the test split takes what is left."""
+
+    train: float = Field(0.7, gt=0.0, lt=1.0)
+    val: float = Field(0.15, ge=0.0, lt=1.0)
+
+    @property
+    def hand_size(self) -> int:
+        """Prompts dealt out together, so that the smallest split gets one of each hand."""
+        smallest = min(
+            share for share in (self.train, self.val, 1 - self.train - self.val) if share
+        )
+        return math.ceil(1 / smallest - 1e-9)
+
+    @model_validator(mode="after")
+    def _leave_a_test_split(self) -> SplitShares:
+        if self.train + self.val >= 1.0:
+            raise ValueError(f"train + val must leave a test split, got {self.train + self.val}")
+        return self
+
+
+class PairsConfig(Section):
+    """Stage `pairs`: preference pairs (prompt, positive image, negative image) in DuckDB."""
+
+    SECTION = "pairs"
+
+    validated_dir: Path = Path("artifacts/validated")
+    out_dir: Path = Path("artifacts/pairs")
+    metrics: Path = Path("metrics/pairs.json")
+    truth: Path = Path("truth/appeal.parquet")  # agreement with it is reported when it exists
+    mode: Literal["debiased", "naive"] = "debiased"
+    min_collective_remixes: int = Field(2, ge=1)  # distinct remixers other than the creator
+    min_exposure_days: float = Field(7.0, ge=0.0)  # a negative had this long to be remixed ...
+    min_impressions: int = Field(100, ge=0)  # ... and was shown this often, where logged
+    max_publication_gap_days: float = Field(7.0, gt=0.0)
+    reach_bucket_width: float = Field(1.0, gt=0.0)  # in log2(1 + followers): 1.0 = doubling
+    match_generator: bool = True
+    max_pairs_per_image: int = Field(10, gt=0)
+    max_pairs_per_prompt: int = Field(200, gt=0)
+    splits: SplitShares = SplitShares()
+    seed: int = 0  # hash-based draws: sampling and splits
+    threads: int | None = Field(None, gt=0)  # DuckDB threads (default: all cores)
+    memory_limit: str = "3GB"  # DuckDB spills to disk beyond this

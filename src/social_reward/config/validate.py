@@ -1,0 +1,26 @@
+"""Section `validate` of params.yaml: the export's contract, checked as a gate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from social_reward.config.section import Section
+
+
+class ValidateConfig(Section):
+    """Stage `validate`: the contract's rules (expectations/*.json) run with Great Expectations."""
+
+    SECTION = "validate"
+
+    export_dir: Path = Path("data")
+    expectations_dir: Path = Path("expectations")
+    validated_dir: Path = Path("artifacts/validated")
+    quarantine_dir: Path = Path("artifacts/quarantine")
+    report: Path = Path("reports/validate/index.html")
+    metrics: Path = Path("metrics/validate.json")
+    # The gate: a table with a larger share of quarantined rows stops the pipeline.
+    max_quarantine_share: float = Field(0.05, ge=0.0, le=1.0)
+    decode_workers: int = Field(2, gt=0)  # threads that open and decode the image files
+    sample_rows: int = Field(5, gt=0)  # offending rows quoted per rule in errors and the report

@@ -1,0 +1,1 @@
+"""The data side: the export contract, its validation, DuckDB and its SQL, drift checks."""

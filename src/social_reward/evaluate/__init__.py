@@ -1,0 +1,1 @@
+"""Judging rewards and generators: scorers, metrics, the confounder audit, reports."""

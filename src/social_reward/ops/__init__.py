@@ -1,0 +1,1 @@
+"""Running the pipeline in production: the run's site, its provenance, retraining, the registry."""

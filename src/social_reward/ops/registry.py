@@ -1,0 +1,320 @@
+"""The production model and the champion/challenger record.
+
+`models/production/champion/` (params `retrain.production_dir`) holds the model the platform
+serves and what it was trained on:
+
+    reward/                   the Social Reward model (SocialReward.from_pretrained)
+    drift_reference.parquet   the feature table of its export: the `drift` stage's reference
+    train_prompts.parquet     the prompts of its train and val splits
+    champion.json             when and why it was promoted, from which export and commit
+
+After a pipeline run on a fresh export, `challenge` scores the new model (challenger) and
+the champion on the same fresh test pairs, leaving out the prompts the champion trained on
+(the splits are redrawn per export), and promotes the challenger only when every gate passed
+and its pairwise accuracy beats the champion's by `retrain.min_improvement`. Promotion swaps
+the whole folder in with two renames, so the champion is never half-written. Each decision is
+one line of `retrain.registry` (JSON Lines), promoted or not and why.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from social_reward.artifacts import (
+    IMAGE_SPLITS_FILE,
+    METRIC_DIGITS,
+    TEST_SPLIT,
+    TRAINED_SPLITS,
+    read_image_splits,
+    split_file,
+)
+from social_reward.config.params import Params
+from social_reward.data.export import MANIFEST_FILE, Manifest, format_utc, read_manifest
+from social_reward.errors import SocialRewardError
+from social_reward.ops.provenance import provenance
+
+CHAMPION_DIR = "champion"
+INCOMING_DIR = ".incoming"  # the next champion, assembled before the swap
+PREVIOUS_DIR = ".previous"  # the champion being replaced, during the swap
+REWARD_DIR = "reward"
+REFERENCE_FILE = "drift_reference.parquet"
+TRAIN_PROMPTS_FILE = "train_prompts.parquet"
+CHAMPION_FILE = "champion.json"
+
+
+class RegistryError(SocialRewardError, RuntimeError):
+    """The champion or the challenger's files are not what promotion needs."""
+
+
+def champion_dir(params: Params) -> Path:
+    return params.retrain.production_dir / CHAMPION_DIR
+
+
+def read_champion(params: Params) -> dict | None:
+    """The champion's record, or None before the first promotion."""
+    path = champion_dir(params) / CHAMPION_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def read_registry(params: Params) -> list[dict]:
+    path = params.retrain.registry
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def record_decision(
+    params: Params, *, outcome: str, promoted: bool, reason: str, **details
+) -> dict:
+    """Append one decision to the registry and return it."""
+    entry = {
+        "time": format_utc(datetime.now(UTC)),
+        "outcome": outcome,
+        "promoted": promoted,
+        "reason": reason,
+        **provenance(params),
+        **details,
+    }
+    path = params.retrain.registry
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as registry:
+        registry.write(json.dumps(entry, sort_keys=True) + "\n")
+    return entry
+
+
+def _paired_difference(
+    challenger: np.ndarray, champion: np.ndarray, clusters: pd.Series, params: Params
+) -> dict:
+    """Challenger minus champion accuracy, with a bootstrap interval over whole prompts."""
+    config = params.retrain
+    difference = challenger - champion
+    codes, _ = pd.factorize(clusters.to_numpy())
+    sums = np.bincount(codes, weights=difference)
+    sizes = np.bincount(codes).astype(np.float64)
+    rng = np.random.default_rng(config.seed)
+    draws = rng.integers(0, sums.size, size=(config.bootstrap_resamples, sums.size))
+    resampled = sums[draws].sum(axis=1) / sizes[draws].sum(axis=1)
+    tail = (1.0 - config.level) / 2.0
+    low, high = np.quantile(resampled, [tail, 1.0 - tail])
+    return {
+        "difference": round(float(difference.mean()), METRIC_DIGITS),
+        "low": round(float(low), METRIC_DIGITS),
+        "high": round(float(high), METRIC_DIGITS),
+        "level": config.level,
+    }
+
+
+def score_on_pairs(params: Params, folder: Path, pairs: pd.DataFrame) -> tuple[dict, np.ndarray]:
+    """A saved reward's accuracy on pairs (ties half), its interval, and each pair's outcome."""
+    from social_reward.evaluate import metrics as M
+    from social_reward.reward.model import SocialReward
+
+    config = params.retrain
+    columns = ["image_id", "prompt", "path"]
+    images = pd.concat(
+        [
+            pairs[["pos_image_id", "prompt", "pos_path"]].set_axis(columns, axis=1),
+            pairs[["neg_image_id", "prompt", "neg_path"]].set_axis(columns, axis=1),
+        ]
+    ).drop_duplicates("image_id")
+    reward = SocialReward.from_pretrained(folder, config.batch_size)
+    scores = pd.Series(
+        reward.score_pairs(images["prompt"].tolist(), images["path"].tolist()),
+        index=pd.Index(images["image_id"]),
+    )
+    pos, neg = M.pair_scores(scores, pairs)
+    low, high = M.bootstrap_interval(
+        pos, neg, config.bootstrap_resamples, config.seed, config.level, pairs["prompt_key"]
+    )
+    accuracy = M.pairwise_accuracy(pos, neg)
+    summary = {
+        "model": str(folder),
+        "accuracy": round(accuracy["accuracy"], METRIC_DIGITS),
+        "low": round(low, METRIC_DIGITS),
+        "high": round(high, METRIC_DIGITS),
+        "pairs": accuracy["pairs"],
+    }
+    return summary, M.pair_outcomes(pos, neg)
+
+
+def compare(params: Params, champion: Path, challenger: Path, pairs: pd.DataFrame) -> dict:
+    """Both models on the same pairs: accuracy, intervals and the paired difference."""
+    champion_summary, champion_outcomes = score_on_pairs(params, champion, pairs)
+    challenger_summary, challenger_outcomes = score_on_pairs(params, challenger, pairs)
+    return {
+        "champion": champion_summary,
+        "challenger": challenger_summary,
+        "difference": _paired_difference(
+            challenger_outcomes, champion_outcomes, pairs["prompt_key"], params
+        ),
+    }
+
+
+def _gates(params: Params) -> dict:
+    """The pipeline's gates as its metrics files recorded them."""
+    gates = {}
+    for name, path in (("validate", params.validate_.metrics), ("drift", params.drift.metrics)):
+        metrics = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        gates[name] = {
+            "passed": bool(metrics.get("passed", False)),
+            "override": bool(metrics.get("override", False)),
+        }
+    return gates
+
+
+def _pipeline_complete() -> dict:
+    """Whether every stage's outputs match its inputs (`dvc status` is clean)."""
+    from social_reward.ops.dvc_command import checked_dvc
+
+    status = json.loads(checked_dvc(["status", "--json"]) or "{}")
+    return {"complete": not status, "stale": sorted(status)}
+
+
+def export_in_place(params: Params) -> Manifest | None:
+    """The manifest of the export in `data/` (validate.export_dir), None when there is none."""
+    export_dir = params.validate_.export_dir
+    return read_manifest(export_dir) if (export_dir / MANIFEST_FILE).is_file() else None
+
+
+def _describe_export_in_place(params: Params) -> dict:
+    manifest = export_in_place(params)
+    described = {"path": str(params.validate_.export_dir)}
+    if manifest is not None:
+        described.update(exported_at=format_utc(manifest.exported_at), source=manifest.source)
+    return described
+
+
+def fresh_test_pairs(params: Params) -> pd.DataFrame:
+    """The pairs stage's test pairs, with the prompt key of each (from images.parquet)."""
+    pairs = pd.read_parquet(split_file(params.pairs.out_dir, TEST_SPLIT))
+    keys = read_image_splits(params.pairs.out_dir)[["image_id", "prompt_key"]]
+    return pairs.merge(
+        keys.rename(columns={"image_id": "pos_image_id"}),
+        on="pos_image_id",
+        how="left",
+        validate="many_to_one",
+    )
+
+
+def challenge(params: Params, incomplete_reason: str | None = None) -> dict:
+    """Champion against challenger on the fresh test pairs; promote or keep; record why.
+
+    `incomplete_reason`: the pipeline did not finish (the flow passes its error); recorded,
+    and nothing is promoted.
+    """
+    config = params.retrain
+    challenger = params.train.variants["reward"].out_dir
+    export = _describe_export_in_place(params)
+    gates = _gates(params)
+    details = {"export": export, "gates": gates, "min_improvement": config.min_improvement}
+    status = _pipeline_complete()
+    if incomplete_reason or not status["complete"]:
+        reason = incomplete_reason or f"stages not up to date: {', '.join(status['stale'])}"
+        return record_decision(
+            params,
+            outcome="pipeline_incomplete",
+            promoted=False,
+            reason=f"the pipeline did not complete on this export ({reason}); champion kept",
+            **details,
+        )
+    failed = [name for name, gate in gates.items() if not gate["passed"]]
+    if failed:
+        return record_decision(
+            params,
+            outcome="gate_failed",
+            promoted=False,
+            reason=f"gate(s) {', '.join(failed)} failed; champion kept",
+            **details,
+        )
+    pairs = fresh_test_pairs(params)
+    champion = read_champion(params)
+    if champion is None:
+        decision = {
+            "promoted": True,
+            "outcome": "promoted",
+            "reason": "no champion yet: the first model to pass every gate is promoted",
+        }
+        details["test_pairs"] = {"fresh": len(pairs)}
+        scores = {"champion": None, "challenger": score_on_pairs(params, challenger, pairs)[0]}
+    else:
+        trained = pd.read_parquet(champion_dir(params) / TRAIN_PROMPTS_FILE)["prompt_key"]
+        fair = pairs[~pairs["prompt_key"].isin(trained)].reset_index(drop=True)
+        details["test_pairs"] = {"fresh": len(pairs), "unseen_by_champion": len(fair)}
+        if fair.empty:
+            return record_decision(
+                params,
+                outcome="kept_champion",
+                promoted=False,
+                reason="no fresh test pair outside the prompts the champion trained on: "
+                "nothing to compare on; champion kept",
+                **details,
+            )
+        scores = compare(params, champion_dir(params) / REWARD_DIR, challenger, fair)
+        decision = decide(scores, config.min_improvement)
+    details.update(scores)
+    if decision["promoted"]:
+        promote(params, champion_record={**details, "reason": decision["reason"]})
+    return record_decision(
+        params,
+        outcome=decision["outcome"],
+        promoted=decision["promoted"],
+        reason=decision["reason"],
+        **details,
+    )
+
+
+def decide(scores: dict, min_improvement: float) -> dict:
+    """Promote when the challenger's accuracy beats the champion's by min_improvement."""
+    difference = scores["difference"]
+    figures = (
+        f"challenger {scores['challenger']['accuracy']:.4f} vs champion "
+        f"{scores['champion']['accuracy']:.4f} on {scores['challenger']['pairs']} pairs: "
+        f"difference {difference['difference']:+.4f} ({difference['level']:.0%} interval "
+        f"[{difference['low']:+.4f}, {difference['high']:+.4f}])"
+    )
+    if difference["difference"] >= min_improvement:
+        return {
+            "promoted": True,
+            "outcome": "promoted",
+            "reason": f"{figures} >= retrain.min_improvement {min_improvement}",
+        }
+    return {
+        "promoted": False,
+        "outcome": "kept_champion",
+        "reason": f"{figures} < retrain.min_improvement {min_improvement}; champion kept",
+    }
+
+
+def promote(params: Params, champion_record: dict) -> Path:
+    """Make the challenger the champion: assemble the folder, then swap it in."""
+    from social_reward.reward.model import CONFIG_FILE
+
+    production = params.retrain.production_dir
+    challenger = params.train.variants["reward"].out_dir
+    reference = params.drift.features
+    for needed in (challenger / CONFIG_FILE, reference, params.pairs.out_dir / IMAGE_SPLITS_FILE):
+        if not needed.is_file():
+            raise RegistryError(f"{needed}: file missing; promotion needs the pipeline's outputs")
+    incoming = production / INCOMING_DIR
+    shutil.rmtree(incoming, ignore_errors=True)
+    incoming.mkdir(parents=True)
+    shutil.copytree(challenger, incoming / REWARD_DIR)
+    shutil.copy2(reference, incoming / REFERENCE_FILE)
+    images = read_image_splits(params.pairs.out_dir)[["prompt_key", "split"]]
+    trained = images.loc[images["split"].isin(TRAINED_SPLITS), ["prompt_key"]].drop_duplicates()
+    trained.sort_values("prompt_key").to_parquet(incoming / TRAIN_PROMPTS_FILE, index=False)
+    record = {"promoted_at": format_utc(datetime.now(UTC)), **provenance(params), **champion_record}
+    (incoming / CHAMPION_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    current, previous = production / CHAMPION_DIR, production / PREVIOUS_DIR
+    shutil.rmtree(previous, ignore_errors=True)
+    if current.exists():
+        current.rename(previous)
+    incoming.rename(current)
+    shutil.rmtree(previous, ignore_errors=True)
+    return current

@@ -1,0 +1,56 @@
+"""Stage `pretrain`: a backbone for the reward, before any preference is seen.
+
+With `model.pretrained` (local weights of a real architecture) the stage loads them and
+writes them to `models/backbone/` unchanged. Without, it trains `model.backbone` from random
+weights with the CLIP loss on the export's images and prompts, leaving out every image of
+the test split's prompts, so that evaluation measures images the backbone never saw. The
+zero-shot cosine of this backbone is the "CLIP score" baseline of the evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import lightning as L
+
+from social_reward.artifacts import TEST_SPLIT, StageResult, read_training_images, write_metrics
+from social_reward.config.model import ModelConfig
+from social_reward.config.pretrain import PretrainConfig
+from social_reward.config.section import DEFAULT_PARAMS, load_sections
+from social_reward.reward.backbone import build_backbone, save_backbone
+from social_reward.reward.contrastive_trainer import fit_contrastive
+
+
+def run(model: ModelConfig, config: PretrainConfig, progress: bool = True) -> dict:
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    backbone = build_backbone(model.backbone, model.pretrained)
+    metrics: dict = {"backbone": model.backbone, "pretrained": model.pretrained}
+    if model.pretrained:
+        metrics["trained"] = False
+    else:
+        images = read_training_images(config.pairs_dir)
+        started = time.perf_counter()
+        history = fit_contrastive(backbone, model.backbone, images, config, progress)
+        history.write_csv(config.log)
+        metrics.update(
+            trained=True,
+            images=len(images),
+            prompts=int(images["prompt_key"].nunique()),
+            held_out_split=TEST_SPLIT,
+            epochs=config.epochs,
+            final_train_loss=history.rows[-1]["train_loss"],
+        )
+        # Printed, not in the metrics: a metrics file must not change on an identical rerun.
+        print(f"pretrained in {time.perf_counter() - started:.0f} s")
+    save_backbone(backbone, model.backbone, config.out_dir)
+    return write_metrics(config.metrics, metrics)
+
+
+def main(params: Path = DEFAULT_PARAMS) -> StageResult:
+    model, config = load_sections(params, ModelConfig, PretrainConfig)
+    metrics = run(model, config)
+    return StageResult(
+        metrics, written=(config.out_dir, config.metrics), summary=[json.dumps(metrics)]
+    )

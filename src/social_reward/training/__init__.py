@@ -1,0 +1,1 @@
+"""Lightning plumbing both trainers share: Trainer options, epoch logs, schedules, run identity."""
