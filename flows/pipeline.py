@@ -14,6 +14,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from social_reward.config.params import Params, load_params
 from social_reward.ops.dvc_command import is_lock_contention, pipeline_stages, run_dvc
 from social_reward.ops.summary import gate_failure, report_links_markdown, stage_metrics
 
@@ -41,11 +42,11 @@ def _retry_on_lock_contention(task, task_run, state) -> bool:
     retry_delay_seconds=LOCK_RETRY_DELAY_S,
     retry_condition_fn=_retry_on_lock_contention,
 )
-def repro(stage: str, project: Path) -> str:
+def repro(stage: str, project: Path, params: Params) -> str:
     result = run_dvc(["repro", stage], project)
     get_run_logger().info(result.stdout)
     if result.returncode != 0:
-        gate = gate_failure(project, stage, result.stderr)
+        gate = gate_failure(params, project, stage, result.stderr)
         if gate is not None:
             raise gate
         raise StageFailed(f"stage '{stage}' failed:\n{result.stderr.strip() or result.stdout}")
@@ -53,9 +54,9 @@ def repro(stage: str, project: Path) -> str:
 
 
 @task
-def publish_run(project: Path, stages: list[str]) -> None:
+def publish_run(project: Path, params: Params, stages: list[str]) -> None:
     """The run's key metrics and report links, as Prefect artifacts."""
-    rows = stage_metrics(project, tuple(stages))
+    rows = stage_metrics(params, project, tuple(stages))
     if rows:
         create_table_artifact(
             key="pipeline-metrics",
@@ -64,20 +65,21 @@ def publish_run(project: Path, stages: list[str]) -> None:
         )
     create_markdown_artifact(
         key="pipeline-reports",
-        markdown=f"# Reports and image grids\n\n{report_links_markdown(project)}",
+        markdown=f"# Reports and image grids\n\n{report_links_markdown(params, project)}",
         description="HTML reports and image grids of this run (local files)",
     )
 
 
 @flow(name="social-reward-pipeline")
 def pipeline(project: Path = Path(".")) -> list[str]:
+    params = load_params(project / "params.yaml")
     stages = pipeline_stages(project)
     outputs: list[str] = []
     try:
         for stage in stages:
-            outputs.append(repro(stage, project))
+            outputs.append(repro(stage, project, params))
     finally:
-        publish_run(project, stages)
+        publish_run(project, params, stages)
     return outputs
 
 

@@ -86,9 +86,13 @@ def _relative(path: Path, site_dir: Path) -> str:
     return Path(os.path.relpath(path.resolve(), site_dir.resolve())).as_posix()
 
 
-def _key_figures(project: Path) -> list[dict]:
+def _key_figures(params: Params, project: Path) -> list[dict]:
     # The gates' summaries are sentences: the gates table shows them.
-    rows = [row for row in stage_metrics(project, tuple(KEY_METRICS)) if row["metric"] != "summary"]
+    rows = [
+        row
+        for row in stage_metrics(params, project, tuple(KEY_METRICS))
+        if row["metric"] != "summary"
+    ]
     for row in rows:
         value = row["value"]
         row["shown"] = f"{value:.4g}" if isinstance(value, float) else str(value)
@@ -160,14 +164,14 @@ def build_site(params: Params, project: Path = Path(".")) -> dict:
     drawn, images = draw_plots(dvc_plots(project), site_dir, config.plot_width, project)
     reports = [
         {"name": path.relative_to(project.resolve()).as_posix(), "href": _relative(path, site_dir)}
-        for path in report_files(project)
+        for path in report_files(params, project)
         if path.suffix == ".html" and path.resolve() != config.site.resolve()
     ]
     context = {
         "built": built,
         "run": run,
         "gates": _gates(params),
-        "figures": _key_figures(project),
+        "figures": _key_figures(params, project),
         "reports": reports,
         "images": images,
         "plots": drawn,

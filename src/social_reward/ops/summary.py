@@ -1,7 +1,8 @@
 """What a pipeline run shows its reviewers: the gates' verdicts, key metrics per stage and the
 reports and image grids it wrote. Read from the stages' files; the orchestrator publishes it.
 
-Paths come from params.yaml and are taken from `project`, the DVC project's root.
+Paths come from the run's params (read once by the caller) and are taken from `project`, the
+DVC project's root.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from social_reward.config.params import Params, load_params
+from social_reward.config.params import Params
 from social_reward.errors import GateFailed
 from social_reward.ops.dvc_command import error_line
 
@@ -72,14 +73,13 @@ def _read(path: Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def gate_failure(project: Path, stage: str, stage_error: str) -> GateFailed | None:
+def gate_failure(params: Params, project: Path, stage: str, stage_error: str) -> GateFailed | None:
     """The gate's own failure when `stage` is a gate whose metrics say it did not pass.
 
     `stage_error` is what the stage printed; its `error:` line is the gate's message.
     """
     if stage not in GATES:
         return None
-    params = load_params(project / "params.yaml")
     metrics = _read(project / metrics_file(params, stage))
     if metrics is None or metrics.get("passed", True):
         return None
@@ -87,9 +87,8 @@ def gate_failure(project: Path, stage: str, stage_error: str) -> GateFailed | No
     return GateFailed(f"{stage} gate failed: {message}")
 
 
-def stage_metrics(project: Path, stages: tuple[str, ...]) -> list[dict]:
+def stage_metrics(params: Params, project: Path, stages: tuple[str, ...]) -> list[dict]:
     """One row per key metric of each stage that has written its metrics file."""
-    params = load_params(project / "params.yaml")
     rows = []
     for stage in stages:
         if stage not in KEY_METRICS:  # a stage without metrics (`report`)
@@ -104,9 +103,8 @@ def stage_metrics(project: Path, stages: tuple[str, ...]) -> list[dict]:
     return rows
 
 
-def report_files(project: Path) -> list[Path]:
+def report_files(params: Params, project: Path) -> list[Path]:
     """The run's HTML reports and image grids (absolute paths), in pipeline order."""
-    params = load_params(project / "params.yaml")
     folders = (
         params.validate_.report.parent,
         params.drift.report_dir,
@@ -128,9 +126,9 @@ def report_files(project: Path) -> list[Path]:
     return files
 
 
-def report_links_markdown(project: Path) -> str:
+def report_links_markdown(params: Params, project: Path) -> str:
     """A Markdown list of the run's reports and grids as file links (they open locally)."""
-    files = report_files(project)
+    files = report_files(params, project)
     if not files:
         return "No report was written."
     root = project.resolve()

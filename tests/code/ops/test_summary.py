@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
+from social_reward.config.params import load_params
 from social_reward.errors import GateFailed
 from social_reward.ops.summary import (
     KEY_METRICS,
@@ -19,12 +19,14 @@ from social_reward.ops.summary import (
 )
 from tests.conftest import REPO_ROOT
 
+PARAMS = load_params(REPO_ROOT / "params.yaml")  # the run's params, read once by the caller
+
 GATE_ERROR = "error: validation gate: quarantined share above validate.max_quarantine_share=0.05"
 
 
 @pytest.fixture
 def project(tmp_path) -> Path:
-    shutil.copy(REPO_ROOT / "params.yaml", tmp_path / "params.yaml")
+    """An empty project folder: metrics and reports are written into it by each test."""
     return tmp_path
 
 
@@ -35,14 +37,16 @@ def _write(path: Path, content: dict | str) -> None:
 
 def test_a_failed_gate_gives_its_own_message(project):
     _write(project / "metrics" / "validate.json", {"passed": False})
-    failure = gate_failure(project, "validate", f"Running stage 'validate':\n{GATE_ERROR}\n")
+    failure = gate_failure(
+        PARAMS, project, "validate", f"Running stage 'validate':\n{GATE_ERROR}\n"
+    )
     assert isinstance(failure, GateFailed)
     assert str(failure) == f"validate gate failed: {GATE_ERROR.removeprefix('error: ')}"
 
 
 def test_without_an_error_line_the_gate_summary_is_the_message(project):
     _write(project / "metrics" / "drift.json", {"passed": False, "summary": "5 of 12 drifted"})
-    assert str(gate_failure(project, "drift", "")) == "drift gate failed: 5 of 12 drifted"
+    assert str(gate_failure(PARAMS, project, "drift", "")) == "drift gate failed: 5 of 12 drifted"
 
 
 @pytest.mark.parametrize(
@@ -52,14 +56,14 @@ def test_without_an_error_line_the_gate_summary_is_the_message(project):
 def test_other_failures_are_not_gate_failures(project, stage, metrics):
     if metrics is not None:
         _write(project / "metrics" / f"{stage}.json", metrics)
-    assert gate_failure(project, stage, GATE_ERROR) is None
+    assert gate_failure(PARAMS, project, stage, GATE_ERROR) is None
 
 
 def test_key_metrics_are_read_from_each_stage_that_ran(project):
     _write(project / "metrics" / "pairs.json", {"pairs": {"train": 7, "val": 2, "test": 3}})
     _write(project / "metrics" / "train" / "reward.json", {"val_accuracy": 0.61})
 
-    rows = stage_metrics(project, ("validate", "pairs", "train"))
+    rows = stage_metrics(PARAMS, project, ("validate", "pairs", "train"))
 
     assert rows == [
         {"stage": "pairs", "metric": "train pairs", "value": 7},
@@ -70,20 +74,20 @@ def test_key_metrics_are_read_from_each_stage_that_ran(project):
 
 
 def test_every_key_metric_exists_in_the_versioned_metrics():
-    rows = stage_metrics(REPO_ROOT, tuple(KEY_METRICS))
+    rows = stage_metrics(PARAMS, REPO_ROOT, tuple(KEY_METRICS))
     found = {(row["stage"], row["metric"]) for row in rows}
     expected = {(stage, label) for stage, keys in KEY_METRICS.items() for label, _ in keys}
     assert found == expected
 
 
 def test_reports_and_grids_are_linked_as_local_files(project):
-    assert report_links_markdown(project) == "No report was written."
+    assert report_links_markdown(PARAMS, project) == "No report was written."
     _write(project / "reports" / "validate" / "index.html", "<html></html>")
     _write(project / "reports" / "evaluate" / "best_of_n.png", "png")
     _write(project / "reports" / "evaluate" / "data.json", "{}")
 
-    files = report_files(project)
-    markdown = report_links_markdown(project)
+    files = report_files(PARAMS, project)
+    markdown = report_links_markdown(PARAMS, project)
 
     assert [path.relative_to(project.resolve()).as_posix() for path in files] == [
         "reports/validate/index.html",
