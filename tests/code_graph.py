@@ -4,7 +4,8 @@ reads (SQL, model configs, templates), computed from the source with `ast`.
 - `import a.b` and `from a.b import c` name the module `a.b` (or `a.b.c` where `c` is a
   module). A package's `__init__.py` runs whenever something below it is imported, so it
   counts then too, unless it only holds a docstring and constant assignments (its names
-  matter only to a module that imports them, which names the package).
+  matter only to a module that imports them, which names the package) or there is none
+  (a namespace package, such as `stages/`).
 - Imports under `if TYPE_CHECKING:` never run and do not count.
 - A module reads a resource (a file of the package that is not Python) when a string
   literal in it is the resource's file name, or the name of a folder holding resources
@@ -97,11 +98,12 @@ def facts(name: str) -> ModuleFacts:
             imported.update(alias.name for alias in node.names if alias.name in known)
         elif isinstance(node, ast.ImportFrom):
             target = _resolve(node.module or "", node.level, name)
-            if target not in known:
-                continue
             for alias in node.names:
                 submodule = f"{target}.{alias.name}"
-                imported.add(submodule if submodule in known else target)
+                if submodule in known:
+                    imported.add(submodule)
+                elif target in known:
+                    imported.add(target)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             literals.add(node.value)
     return ModuleFacts(frozenset(imported), frozenset(literals))
@@ -137,7 +139,10 @@ def import_closure(name: str) -> frozenset[str]:
         seen.add(current)
         pending.extend(facts(current).imports)
         pending.extend(
-            parent for parent in _parents(current) if not _defines_only_constants(modules()[parent])
+            parent
+            for parent in _parents(current)
+            # a namespace package (no __init__.py) runs nothing
+            if parent in modules() and not _defines_only_constants(modules()[parent])
         )
     return frozenset(seen)
 

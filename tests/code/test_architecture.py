@@ -57,7 +57,15 @@ def declared_code(stage: str) -> set[Path]:
     return covered
 
 
-def test_the_stage_modules_are_exactly_the_dvc_stages():
+def test_the_stages_folder_holds_exactly_the_dvc_stages():
+    """`ls src/social_reward/stages` is the pipeline: one module per dvc.yaml stage, named
+    as the stage, and nothing else (a namespace package: no __init__.py)."""
+    listed = sorted(
+        path.name
+        for path in (REPO_ROOT / SOURCE / "stages").iterdir()
+        if path.name != "__pycache__"
+    )
+    assert listed == sorted(f"{stage}.py" for stage in STAGES)
     assert sorted(stage_modules()) == sorted(STAGES)
 
 
