@@ -26,6 +26,8 @@ from social_reward.errors import SocialRewardError
 SPLITS = ("train", "val", "test")
 TRAIN_SPLIT, VAL_SPLIT, TEST_SPLIT = SPLITS
 TRAINED_SPLITS = (TRAIN_SPLIT, VAL_SPLIT)  # what a reward learns from; test is held out
+# A pairs file: the prompt, then the id and the file of the positive and the negative image.
+PAIR_COLUMNS = ("prompt", "pos_image_id", "neg_image_id", "pos_path", "neg_path")
 IMAGE_SPLITS_FILE = "images.parquet"
 ABLATION_DIR = "ablation"
 MODES_FILE = "modes.json"
@@ -115,6 +117,5 @@ def write_metrics(path: Path, metrics: Mapping, digits: int | None = METRIC_DIGI
 class StageResult:
     """What a stage reports to the person who ran it: a few lines and the files it wrote."""
 
-    metrics: dict
     written: Sequence[Path]
     summary: Sequence[str] = ()

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from social_reward.data.duck import connect, register_export
+from social_reward.data.duck import connect, open_export, register_export
 from social_reward.data.export import (
     IMAGES_FILE,
     MAX_PROMPT_CHARS,
@@ -167,8 +167,8 @@ def test_a_later_export_extends_the_same_community(tmp_path):
 
 @pytest.fixture(scope="module")
 def features(metadata_export) -> pd.DataFrame:
-    manifest = read_manifest(metadata_export.export_dir)
-    table, _, _ = image_features(metadata_export.export_dir, manifest)
+    connection, _ = open_export(metadata_export.export_dir)
+    table, _, _ = image_features(connection)
     truth = pd.read_parquet(metadata_export.truth)
     return table.merge(truth, on="image_id")
 

@@ -24,8 +24,7 @@ from tqdm import tqdm
 from social_reward.artifacts import write_metrics
 from social_reward.config.drift import DriftConfig
 from social_reward.data.drift_report import INDEX_PAGE, write_first_page, write_index
-from social_reward.data.duck import connect, create_image_features, register_export
-from social_reward.data.export import read_manifest
+from social_reward.data.duck import connect, open_export
 from social_reward.errors import GateFailed
 from social_reward.evidently_snapshots import save_snapshot
 
@@ -87,10 +86,7 @@ def image_statistics(path: str) -> tuple[float, float, float, int]:
 
 def build_features(validated_dir: Path, workers: int) -> pd.DataFrame:
     """One row per image of the validated export: the columns drift is measured on."""
-    manifest = read_manifest(validated_dir)
-    connection = connect()
-    register_export(connection, validated_dir)
-    create_image_features(connection, manifest.exported_at)
+    connection, _ = open_export(validated_dir)
     features = connection.execute(FEATURES_SQL).df()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         statistics = list(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from social_reward.data.export import IMAGES_FILE, REMIXES_FILE, USERS_FILE
+from social_reward.data.export import IMAGES_FILE, REMIXES_FILE, USERS_FILE, Manifest, read_manifest
 
 SQL_PACKAGE = "social_reward.data.sql"
 
@@ -44,6 +44,17 @@ def create_image_features(connection: duckdb.DuckDBPyConnection, exported_at: da
     connection.execute(
         f"CREATE OR REPLACE TABLE image_features AS {query}", {"exported_at": exported_at}
     )
+
+
+def open_export(
+    export_dir: Path, threads: int | None = None, memory_limit: str | None = None
+) -> tuple[duckdb.DuckDBPyConnection, Manifest]:
+    """A connection with an export's tables and its `image_features`, and its manifest."""
+    manifest = read_manifest(export_dir)
+    connection = connect(threads, memory_limit)
+    register_export(connection, export_dir)
+    create_image_features(connection, manifest.exported_at)
+    return connection, manifest
 
 
 def register_parquet(connection: duckdb.DuckDBPyConnection, name: str, path: Path) -> None:

@@ -4,11 +4,8 @@ All the work is set-based SQL in `sql/`: per-image engagement features
 (`image_features.sql`), candidate pairs with the confounders cancelled
 (`pair_candidates_debiased.sql`) or, for the ablation, from raw counts
 (`pair_candidates_naive.sql`), then capped, hash-drawn samples and prompt-level splits
-(`pairs_sample.sql`). Writes `artifacts/pairs/{train,val,test}.parquet`, every image's
-split (`images.parquet`), the other mode's pairs on the same prompt splits for the ablation
-(`ablation/{train,val,test}.parquet`, `modes.json` says which is which) and
-`metrics/pairs.json`: counts, confounder balance and, on a simulated export with a truth
-file, how often each mode's positive really is the more appealing image.
+(`pairs_sample.sql`). `describe_pairs` gives counts, confounder balance and, with a truth
+file, how often a mode's positive really is the more appealing image.
 """
 
 from __future__ import annotations
@@ -22,18 +19,18 @@ from social_reward.artifacts import (
     ABLATION_DIR,
     IMAGE_SPLITS_FILE,
     METRIC_DIGITS,
+    PAIR_COLUMNS,
     SPLITS,
     split_file,
     write_modes,
 )
 from social_reward.config.pairs import PairsConfig
-from social_reward.data.duck import connect, create_image_features, read_sql, register_export
-from social_reward.data.export import ExportError, Manifest, read_manifest
+from social_reward.data.duck import read_sql
+from social_reward.data.export import ExportError
 
 MODES = ("debiased", "naive")
 # Candidate pairs of each mode: the confounders cancelled, or raw counts (the ablation).
 CANDIDATES_SQL = {"debiased": "pair_candidates_debiased.sql", "naive": "pair_candidates_naive.sql"}
-PAIR_COLUMNS = ("prompt", "pos_image_id", "neg_image_id", "pos_path", "neg_path")
 ELIGIBLE_SQL = """
 SELECT
     count(*) FILTER (WHERE collective_remixes >= $min_collective_remixes) AS positives,
@@ -77,17 +74,6 @@ FROM pairs GROUP BY split
 
 class NoPairsError(ExportError):
     """The export holds no pair the rules allow, or too few to fill every split."""
-
-
-def open_export(
-    export_dir: Path, threads: int | None = None, memory_limit: str | None = None
-) -> tuple[duckdb.DuckDBPyConnection, Manifest]:
-    """A connection with the (validated) export's tables and its `image_features`."""
-    manifest = read_manifest(export_dir)
-    connection = connect(threads, memory_limit)
-    register_export(connection, export_dir)
-    create_image_features(connection, manifest.exported_at)
-    return connection, manifest
 
 
 def candidate_parameters(config: PairsConfig, mode: str) -> dict:

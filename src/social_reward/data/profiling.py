@@ -13,32 +13,29 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, never a window
 
+import duckdb
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from social_reward.artifacts import METRIC_DIGITS as DIGITS
+from social_reward.artifacts import METRIC_DIGITS
 from social_reward.config.profile import ProfileConfig
-from social_reward.data.duck import connect, create_image_features, register_export
-from social_reward.data.export import Manifest
 
 TABLE_SIZES_SQL = "SELECT (SELECT count(*) FROM remixes), (SELECT count(*) FROM users)"
 
 
 def _spearman(x: pd.Series, y: pd.Series) -> float | None:
     value = x.corr(y, method="spearman")
-    return None if value is None or math.isnan(value) else round(float(value), DIGITS)
+    return None if value is None or math.isnan(value) else round(float(value), METRIC_DIGITS)
 
 
 def _round(value: float) -> float:
-    return round(float(value), DIGITS)
+    return round(float(value), METRIC_DIGITS)
 
 
-def image_features(export_dir: Path, manifest: Manifest) -> tuple[pd.DataFrame, int, int]:
-    """One row per image (raw remixes, collective remixes, confounders), and the table sizes."""
-    connection = connect()
-    register_export(connection, export_dir)
-    create_image_features(connection, manifest.exported_at)
+def image_features(connection: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, int, int]:
+    """One row per image (raw remixes, collective remixes, confounders), and the table sizes,
+    of an export opened with `duck.open_export`."""
     features = connection.execute("SELECT * FROM image_features ORDER BY image_id").df()
     remix_count, user_count = connection.execute(TABLE_SIZES_SQL).fetchall()[0]
     return features, int(remix_count), int(user_count)

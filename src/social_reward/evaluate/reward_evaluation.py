@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -22,14 +24,7 @@ from social_reward.artifacts import (
     split_file,
 )
 from social_reward.config.evaluate import EvaluateConfig
-from social_reward.data.duck import (
-    connect,
-    create_image_features,
-    read_sql,
-    register_export,
-    register_parquet,
-)
-from social_reward.data.export import read_manifest
+from social_reward.data.duck import connect, open_export, read_sql, register_parquet
 from social_reward.data.truth import read_truth
 from social_reward.evaluate import metrics as M
 from social_reward.evaluate.audit import is_image_scorer
@@ -52,13 +47,10 @@ def _bucket(values: pd.Series, edges: tuple[int, ...]) -> pd.Series:
     )
 
 
-def evaluation_images(config: EvaluateConfig) -> pd.DataFrame:
-    """Train and test images with their split, prompt, file and engagement columns."""
-    manifest = read_manifest(config.validated_dir)
-    connection = connect()
-    register_export(connection, config.validated_dir)
-    create_image_features(connection, manifest.exported_at)
-    register_parquet(connection, "image_splits", config.pairs_dir / IMAGE_SPLITS_FILE)
+def evaluation_images(connection: duckdb.DuckDBPyConnection, pairs_dir: Path) -> pd.DataFrame:
+    """Train and test images with their split, prompt, file and engagement columns, from an
+    export opened with `duck.open_export`."""
+    register_parquet(connection, "image_splits", pairs_dir / IMAGE_SPLITS_FILE)
     return connection.sql(read_sql("evaluation_images.sql")).df()
 
 
@@ -129,7 +121,8 @@ def evaluate_rewards(config: EvaluateConfig) -> RewardEvaluation:
     """Every scorer on the test split: remix pairs, segments and, with truth, true appeal,
     the confounder audit and the ablation."""
     scorers, ablation = build_scorers(config)
-    images = evaluation_images(config)
+    connection, manifest = open_export(config.validated_dir)
+    images = evaluation_images(connection, config.pairs_dir)
     test_images = images[images["split"] == TEST_SPLIT].reset_index(drop=True)
     rewards = [*scorers, *([ablation] if ablation else [])]
     scores = score_images(rewards, test_images)
@@ -162,7 +155,6 @@ def evaluate_rewards(config: EvaluateConfig) -> RewardEvaluation:
         "segments": by_segment,
     }
 
-    manifest = read_manifest(config.validated_dir)
     truth = read_truth(config.truth, manifest)
     if truth is not None:
         metrics["truth"], metrics["audit"] = truth_metrics(

@@ -20,9 +20,8 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from social_reward.artifacts import PairDataError
+from social_reward.artifacts import PAIR_COLUMNS, PairDataError
 
-PAIR_COLUMNS = ("prompt", "pos_image_id", "neg_image_id", "pos_path", "neg_path")
 MAX_PIXEL = 255.0
 
 

@@ -22,7 +22,6 @@ def main(params: Path = DEFAULT_PARAMS) -> StageResult:
     config = load_section(params, DriftConfig)
     metrics = check_drift(config)
     return StageResult(
-        metrics,
         written=(config.features, config.report_dir, config.metrics),
         summary=[f"drift: {metrics['summary']}"],
     )

@@ -50,5 +50,5 @@ def main(params: Path = DEFAULT_PARAMS) -> StageResult:
     if "ablation" in metrics:
         summary.append(f"ablation: {json.dumps(metrics['ablation'])}")
     return StageResult(
-        metrics, written=(config.metrics, config.report_dir, config.plots_dir), summary=summary
+        written=(config.metrics, config.report_dir, config.plots_dir), summary=summary
     )

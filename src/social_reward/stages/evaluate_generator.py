@@ -35,7 +35,6 @@ def main(params: Path = DEFAULT_PARAMS) -> StageResult:
     config = load_section(params, EvaluateGeneratorConfig)
     metrics = run(config)
     return StageResult(
-        metrics,
         written=(config.metrics, config.plots_dir, config.report_dir),
         summary=[json.dumps(metrics)],
     )

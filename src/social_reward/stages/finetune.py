@@ -61,6 +61,4 @@ def run(config: FinetuneConfig, progress: bool = True) -> dict:
 def main(params: Path = DEFAULT_PARAMS) -> StageResult:
     config = load_section(params, FinetuneConfig)
     metrics = run(config)
-    return StageResult(
-        metrics, written=(config.out_dir, config.metrics), summary=[json.dumps(metrics)]
-    )
+    return StageResult(written=(config.out_dir, config.metrics), summary=[json.dumps(metrics)])

@@ -81,7 +81,6 @@ def main(params: Path = DEFAULT_PARAMS) -> StageResult:
     model, config = load_sections(params, GeneratorModelConfig, GeneratorPretrainConfig)
     metrics = run(model, config)
     return StageResult(
-        metrics,
         written=(config.out_dir, config.samples, config.metrics),
         summary=[json.dumps(metrics)],
     )

@@ -15,7 +15,8 @@ from pathlib import Path
 from social_reward.artifacts import StageResult, write_metrics
 from social_reward.config.pairs import PairsConfig
 from social_reward.config.section import DEFAULT_PARAMS, load_section
-from social_reward.data.pairing import open_export, pairs_metrics, register_truth, write_pairs
+from social_reward.data.duck import open_export
+from social_reward.data.pairing import pairs_metrics, register_truth, write_pairs
 from social_reward.data.truth import read_truth
 
 
@@ -34,4 +35,4 @@ def main(params: Path = DEFAULT_PARAMS) -> StageResult:
     summary = [f"{config.mode} pairs: {json.dumps(metrics['pairs'])}"]
     if "truth_agreement" in metrics:
         summary.append(f"truth agreement: {json.dumps(metrics['truth_agreement'])}")
-    return StageResult(metrics, written=(config.out_dir, config.metrics), summary=summary)
+    return StageResult(written=(config.out_dir, config.metrics), summary=summary)

@@ -51,6 +51,4 @@ def run(model: ModelConfig, config: PretrainConfig, progress: bool = True) -> di
 def main(params: Path = DEFAULT_PARAMS) -> StageResult:
     model, config = load_sections(params, ModelConfig, PretrainConfig)
     metrics = run(model, config)
-    return StageResult(
-        metrics, written=(config.out_dir, config.metrics), summary=[json.dumps(metrics)]
-    )
+    return StageResult(written=(config.out_dir, config.metrics), summary=[json.dumps(metrics)])

@@ -12,14 +12,14 @@ from pathlib import Path
 from social_reward.artifacts import StageResult, write_metrics
 from social_reward.config.profile import ProfileConfig
 from social_reward.config.section import DEFAULT_PARAMS, load_section
-from social_reward.data.export import read_manifest
+from social_reward.data.duck import open_export
 from social_reward.data.profiling import image_features, plot_profile, summarise
 from social_reward.data.truth import read_truth
 
 
 def run(config: ProfileConfig) -> dict:
-    manifest = read_manifest(config.validated_dir)
-    features, remix_count, user_count = image_features(config.validated_dir, manifest)
+    connection, manifest = open_export(config.validated_dir)
+    features, remix_count, user_count = image_features(connection)
     truth = read_truth(config.truth, manifest)
     metrics = write_metrics(config.metrics, summarise(features, remix_count, user_count, truth))
     plot_profile(features, truth, config, config.plot)
@@ -30,7 +30,6 @@ def main(params: Path = DEFAULT_PARAMS) -> StageResult:
     config = load_section(params, ProfileConfig)
     metrics = run(config)
     return StageResult(
-        metrics,
         written=(config.metrics, config.plot),
         summary=[
             json.dumps({"counts": metrics["counts"], "follow": metrics["raw_remixes_follow"]})

@@ -21,7 +21,6 @@ def main(params: Path = DEFAULT_PARAMS) -> StageResult:
     loaded = load_params(params)
     written = build_site(loaded)
     return StageResult(
-        written,
         written=(loaded.report.site, loaded.report.model_card, loaded.report.workspace),
         summary=[json.dumps(written), f"open {written['site']} in a browser"],
     )

@@ -127,9 +127,8 @@ def main(variant: str, params: Path = DEFAULT_PARAMS) -> StageResult:
     config = load_section(params, TrainConfig)
     metrics = run(config, variant)
     if not metrics:  # the other processes of a multi-process run report nothing
-        return StageResult(metrics, written=())
+        return StageResult(written=())
     return StageResult(
-        metrics,
         written=(config.variants[variant].out_dir, config.metrics_dir / f"{variant}.json"),
         summary=[json.dumps(metrics)],
     )

@@ -19,7 +19,6 @@ def main(params: Path = DEFAULT_PARAMS) -> StageResult:
     config = load_section(params, ValidateConfig)
     metrics = validate_export(config)
     return StageResult(
-        metrics,
         written=(config.validated_dir, config.quarantine_dir, config.report, config.metrics),
         summary=[
             f"{name}: {counts['rows_in']} rows, {counts['rows_kept']} kept, "

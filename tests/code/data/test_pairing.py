@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from social_reward.config.pairs import PairsConfig, SplitShares
+from social_reward.data.duck import open_export
 from social_reward.data.export import (
     IMAGES_FILE,
     IMAGES_SCHEMA,
@@ -18,7 +19,7 @@ from social_reward.data.export import (
     Manifest,
     write_table,
 )
-from social_reward.data.pairing import NoPairsError, build_pairs, open_export
+from social_reward.data.pairing import NoPairsError, build_pairs
 from social_reward.stages.pairs import run as run_pairs
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
