@@ -18,6 +18,7 @@ from social_reward.generator.diffusion_config import DiffusionConfig
 from social_reward.generator.pipeline import TinyGenerator
 from social_reward.reward.data import prompt_captions
 from social_reward.training.epoch_history import EpochHistory
+from social_reward.training.lightning_trainer import build_trainer
 from social_reward.training.schedules import warmup_cosine
 
 MAX_PIXEL = 255.0
@@ -142,16 +143,13 @@ class DiffusionModule(L.LightningModule):
 def step_trainer(config, history: L.Callback, progress: bool) -> L.Trainer:
     """The Trainer both generator stages use: `config.steps` optimiser steps, clipped
     gradients, seeded and deterministic, the per-epoch history as the only callback."""
-    return L.Trainer(
+    return build_trainer(
+        config,
+        [history],
+        progress,
         max_steps=config.steps,
-        logger=False,
         enable_checkpointing=False,
-        deterministic=True,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
         gradient_clip_val=config.gradient_clip,
-        callbacks=[history],
-        **config.trainer_arguments(),
     )
 
 

@@ -17,6 +17,7 @@ from social_reward.reward.backbone import tokenizer_for
 from social_reward.reward.contrastive_config import ContrastiveConfig
 from social_reward.reward.data import ImageBank, prompt_captions, prompt_groups
 from social_reward.training.epoch_history import EpochHistory
+from social_reward.training.lightning_trainer import build_trainer
 from social_reward.training.schedules import warmup_cosine
 
 
@@ -105,15 +106,8 @@ def fit_contrastive(
     caption_tokens = tokenizer_for(name)(captions)
     groups = torch.tensor(prompt_groups(images["prompt_key"]))
     history = EpochHistory(("train_loss",))
-    trainer = L.Trainer(
-        max_epochs=config.epochs,
-        logger=False,
-        enable_checkpointing=False,
-        deterministic=True,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        callbacks=[history],
-        **config.trainer_arguments(),
+    trainer = build_trainer(
+        config, [history], progress, max_epochs=config.epochs, enable_checkpointing=False
     )
     trainer.fit(
         ContrastiveModule(backbone, bank, caption_tokens, caption_of_image, config),

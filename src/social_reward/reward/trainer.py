@@ -36,6 +36,7 @@ from social_reward.reward.prefix import (
 )
 from social_reward.reward.trainer_config import RewardTrainerConfig
 from social_reward.training.epoch_history import EpochHistory
+from social_reward.training.lightning_trainer import build_trainer
 
 PREFIX_BATCH = 128  # images per forward pass when the cache is filled
 STEP_SEED_STRIDE = 1_000_003  # separates the seeds of steps from run seeds
@@ -372,15 +373,9 @@ def fit_reward(
     module = RewardModule(backbone, config, data.blocks)
 
     history = EpochHistory(("train_loss", "val_accuracy"))
-    trainer = L.Trainer(
-        max_epochs=config.epochs,
-        logger=False,
-        deterministic=True,
-        use_distributed_sampler=False,  # ShardedBatchSampler shards every batch itself
-        num_sanity_val_steps=0,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        callbacks=[
+    trainer = build_trainer(
+        config,
+        [
             history,
             # One file, overwritten each epoch. (save_last with save_top_k=0 writes nothing:
             # Lightning saves `last` only in a step where a top-k checkpoint was saved.)
@@ -392,7 +387,10 @@ def fit_reward(
             ),
             *callbacks,
         ],
-        **config.trainer_arguments(),
+        progress,
+        max_epochs=config.epochs,
+        use_distributed_sampler=False,  # ShardedBatchSampler shards every batch itself
+        num_sanity_val_steps=0,
     )
     resume = checkpoints / LAST_CHECKPOINT
     message = f"{label} interrupted; rerun the stage to resume from {resume}"
