@@ -661,8 +661,8 @@ def test_empty_remixes_table_passes_validate_then_pairs_finds_none(small_export,
         run_pairs(pairs_config(tmp_path, config.validated_dir))
     assert str(error.value).startswith(
         f"{config.validated_dir}: no preference pair (mode debiased); 0 images have >= 2 "
-        f"collective remixes (positives), {negatives} have none after >= 7.0 days (negatives); "
-        "a pair needs one of each sharing a prompt"
+        f"collective remixes (higher images), {negatives} have at most 4 after >= 7.0 days "
+        "(lower images); a pair needs one of each sharing a prompt"
     )
 
 
@@ -689,10 +689,10 @@ def test_every_image_with_its_own_prompt_gives_no_pair(small_export, tmp_path):
     assert "Traceback" not in result.stderr
     found = re.fullmatch(
         rf"error: {re.escape(str(config.validated_dir))}: no preference pair \(mode debiased\); "
-        r"(\d+) images have >= 2 collective remixes \(positives\), (\d+) have none after "
-        r">= 7\.0 days \(negatives\); a pair needs one of each sharing a prompt, .*\n",
+        r"(\d+) images have >= 2 collective remixes \(higher images\), (\d+) have at most 4 "
+        r"after >= 7\.0 days \(lower images\); a pair needs one of each sharing a prompt, .*\n",
         result.stderr,
     )
     assert found, result.stderr
-    assert int(found[1]) > 0 and int(found[2]) > 0  # positives and negatives, never together
+    assert int(found[1]) > 0 and int(found[2]) > 0  # higher and lower images, never together
     assert not (tmp_path / "pairs").exists()

@@ -53,6 +53,8 @@ def test_debiased_pairs_carry_taste_not_confounders(debiased):
         "positive_published_earlier",
     ):
         assert 0.45 <= metrics["balance"][confounder] <= 0.55, confounder
+    # A test split large enough that a 5-point difference stands out of the intervals.
+    assert metrics["splits"]["test"]["prompts"] >= 50
     # Raw counts are not balanced: the controls are what makes the difference.
     assert metrics["modes"]["naive"]["balance"]["positive_more_followers"] > 0.55
 

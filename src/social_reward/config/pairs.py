@@ -15,7 +15,7 @@ class SplitShares(Section):
     """Shares of prompt groups per split; the test split takes what is left."""
 
     train: float = Field(0.7, gt=0.0, lt=1.0)
-    val: float = Field(0.15, ge=0.0, lt=1.0)
+    val: float = Field(0.1, ge=0.0, lt=1.0)
 
     @property
     def hand_size(self) -> int:
@@ -42,11 +42,16 @@ class PairsConfig(Section):
     metrics: Path = Path("metrics/pairs.json")
     truth: Path = Path("truth/appeal.parquet")  # agreement with it is reported when it exists
     mode: Literal["debiased", "naive"] = "debiased"
-    min_collective_remixes: int = Field(2, ge=1)  # distinct remixers other than the creator
-    min_exposure_days: float = Field(7.0, ge=0.0)  # a negative had this long to be remixed ...
+    # The higher image of a pair: collective remixes (distinct remixers other than the creator)
+    # at least count_ratio x the lower image's plus min_collective_remixes.
+    min_collective_remixes: int = Field(2, ge=1)
+    count_ratio: float = Field(2.0, ge=1.0)
+    max_lower_remixes: int = Field(4, ge=0)  # the lower image: at most this many, 0 = never
+    min_exposure_days: float = Field(7.0, ge=0.0)  # it had this long to be remixed ...
     min_impressions: int = Field(100, ge=0)  # ... and was shown this often, where logged
-    max_publication_gap_days: float = Field(7.0, gt=0.0)
-    reach_bucket_width: float = Field(1.0, gt=0.0)  # in log2(1 + followers): 1.0 = doubling
+    max_publication_gap_days: float = Field(10.0, gt=0.0)
+    # Creators' reach within this of each other, in log2(1 + followers): 1.0 = a factor 2.
+    reach_caliper: float = Field(0.75, gt=0.0)
     match_generator: bool = True
     max_pairs_per_image: int = Field(10, gt=0)
     max_pairs_per_prompt: int = Field(200, gt=0)

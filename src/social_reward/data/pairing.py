@@ -34,8 +34,9 @@ CANDIDATES_SQL = {"debiased": "pair_candidates_debiased.sql", "naive": "pair_can
 ELIGIBLE_SQL = """
 SELECT
     count(*) FILTER (WHERE collective_remixes >= $min_collective_remixes) AS positives,
-    count(*) FILTER (WHERE collective_remixes = 0 AND exposure_days >= $min_exposure_days)
-        AS negatives
+    count(*) FILTER (
+        WHERE collective_remixes <= $max_lower_remixes AND exposure_days >= $min_exposure_days
+    ) AS negatives
 FROM image_features
 """
 SPLIT_SQL = """
@@ -81,10 +82,12 @@ def candidate_parameters(config: PairsConfig, mode: str) -> dict:
         return {"seed": config.seed, "max_pairs_per_image": config.max_pairs_per_image}
     return {
         "min_collective_remixes": config.min_collective_remixes,
+        "count_ratio": config.count_ratio,
+        "max_lower_remixes": config.max_lower_remixes,
         "min_exposure_days": config.min_exposure_days,
         "min_impressions": config.min_impressions,
         "max_publication_gap_days": config.max_publication_gap_days,
-        "reach_bucket_width": config.reach_bucket_width,
+        "reach_caliper": config.reach_caliper,
         "match_generator": config.match_generator,
         "max_pairs_per_image": config.max_pairs_per_image,
     }
@@ -146,6 +149,7 @@ def _no_pairs_message(
         ELIGIBLE_SQL,
         {
             "min_collective_remixes": config.min_collective_remixes,
+            "max_lower_remixes": config.max_lower_remixes,
             "min_exposure_days": config.min_exposure_days,
         },
     )
@@ -156,11 +160,14 @@ def _no_pairs_message(
     )
     return (
         f"{config.validated_dir}: {where} (mode {config.mode}); {eligible['positives']} images "
-        f"have >= {config.min_collective_remixes} collective remixes (positives), "
-        f"{eligible['negatives']} have none after >= {config.min_exposure_days} days "
-        "(negatives); a pair needs one of each sharing a prompt"
+        f"have >= {config.min_collective_remixes} collective remixes (higher images), "
+        f"{eligible['negatives']} have at most {config.max_lower_remixes} after >= "
+        f"{config.min_exposure_days} days (lower images); a pair needs one of each sharing a "
+        "prompt"
         + (
-            ", reach bucket, influencer flag, generator and a "
+            f", at least {config.count_ratio:g} x the lower's remixes + "
+            f"{config.min_collective_remixes}, reach within {config.reach_caliper:g} in "
+            "log2(1 + followers), influencer flag, generator and a "
             f"{config.max_publication_gap_days}-day window"
             if config.mode == "debiased"
             else ""

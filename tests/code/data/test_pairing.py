@@ -59,14 +59,15 @@ def remixed_by(image_id: str, *remixers: str, at: float = 20.0) -> list[dict]:
     ]
 
 
+# Reach is log2(1 + followers); the default caliper is 0.75 (buckets 1.5 wide on two grids).
 USERS = [
-    ("alice", 40, False),
-    ("bob", 45, False),  # same reach bucket as alice (log2 of 41 and 46 round down alike)
-    ("carol", 5000, False),  # another reach bucket
+    ("alice", 40, False),  # reach 5.36
+    ("bob", 45, False),  # 5.52: within the caliper of alice
+    ("carol", 5000, False),  # 12.29: far beyond it
     ("dave", 40, True),  # alice's reach, but an influencer
-    ("r1", 3, False),
-    ("r2", 3, False),
-    ("r3", 3, False),
+    ("erin", 65, False),  # 6.04: within the caliper of alice, in another bucket of one grid
+    ("frank", 70, False),  # 6.15: just beyond the caliper, in alice's bucket of one grid
+    *((f"r{n}", 3, False) for n in range(1, 11)),
 ]
 
 
@@ -127,10 +128,11 @@ def test_a_matched_pair_is_built_with_usable_paths(tmp_path):
 @pytest.mark.parametrize(
     "negative, why",
     [
-        (image("neg", creator="carol"), "creator in another reach bucket"),
+        (image("neg", creator="carol"), "creator's reach far beyond the caliper"),
+        (image("neg", creator="frank"), "creator's reach just beyond the caliper"),
         (image("neg", creator="dave"), "creator is an influencer, the positive's is not"),
         (image("neg", generator="g2"), "another generator"),
-        (image("neg", published=18.0), "published 8 days apart (window 7)"),
+        (image("neg", published=21.0), "published 11 days apart (window 10)"),
         (image("neg", published=55.0), "exposed 5 days only (minimum 7)"),
         (image("neg", impressions=20), "shown 20 times only (minimum 100)"),
         (image("neg", prompt="a blue moon on a sky background"), "another prompt"),
@@ -163,9 +165,36 @@ def test_self_remixes_and_one_users_burst_are_not_collective_evidence(tmp_path):
     assert pairs_of(tmp_path / "naive", images, burst, mode="naive") == {("pos", "neg")}
 
 
-def test_a_negative_with_one_outside_remixer_is_not_a_negative(tmp_path):
-    remixes = POSITIVE + remixed_by("neg", "r3")
-    assert pairs_of(tmp_path, [image("pos"), image("neg")], remixes) == set()
+def test_reach_within_the_caliper_pairs_across_a_bucket_boundary(tmp_path):
+    pairs = pairs_of(tmp_path, [image("pos"), image("neg", creator="erin")], POSITIVE)
+    assert pairs == {("pos", "neg")}
+
+
+def test_a_lower_image_with_one_outside_remixer_needs_a_higher_one_with_four(tmp_path):
+    # higher >= count_ratio (2) x lower (1) + min_collective_remixes (2)
+    images = [image("pos"), image("neg")]
+    lower = remixed_by("neg", "r9")
+    assert pairs_of(tmp_path, images, POSITIVE + lower) == set()
+    three = remixed_by("pos", "r1", "r2", "r3")
+    assert pairs_of(tmp_path / "three", images, three + lower) == set()
+    four = remixed_by("pos", "r1", "r2", "r3", "r4")
+    assert pairs_of(tmp_path / "four", images, four + lower) == {("pos", "neg")}
+    # Only never-remixed lower images when max_lower_remixes is 0.
+    only_zero = pairs_of(tmp_path / "zero", images, four + lower, max_lower_remixes=0)
+    assert only_zero == set()
+
+
+def test_an_image_can_be_the_higher_of_one_pair_and_the_lower_of_another(tmp_path):
+    images = [image("top"), image("mid"), image("low")]
+    remixes = (
+        remixed_by("top", *(f"r{n}" for n in range(1, 9)))  # 8 >= 2 x 3 + 2
+        + remixed_by("mid", "r1", "r2", "r3")  # 3 >= 2 x 0 + 2
+    )
+    assert pairs_of(tmp_path, images, remixes) == {
+        ("top", "mid"),
+        ("top", "low"),
+        ("mid", "low"),
+    }
 
 
 def test_each_positive_meets_its_nearest_negatives_in_time_up_to_the_cap(tmp_path):
@@ -198,7 +227,7 @@ def test_no_possible_pair_is_a_clear_error(tmp_path):
     message = str(error.value)
     assert str(folder) in message and "no preference pair" in message
     assert "0 images have >= 2 collective remixes" in message
-    assert "2 have none after >= 7.0 days" in message
+    assert "2 have at most 4 after >= 7.0 days" in message
 
 
 def test_split_shares_must_leave_a_test_split():
