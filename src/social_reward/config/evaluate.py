@@ -10,6 +10,13 @@ from social_reward.config.external_scorers import ExternalWeights
 from social_reward.config.section import Section
 
 
+class ProbeConfig(Section):
+    """The feature ceiling: a ridge probe on true appeal over a model's frozen features."""
+
+    folds: int = Field(5, ge=2)  # cross-validation folds, by prompt group, for its strength
+    alphas: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)  # ridge strengths tried
+
+
 class EvaluateConfig(Section):
     """Stage `evaluate`: every scorer side by side on the test split."""
 
@@ -32,4 +39,12 @@ class EvaluateConfig(Section):
     best_of_n_draws: int = Field(200, gt=0)  # subsets drawn per prompt
     audit_pairs: int = Field(300, gt=0)  # rendered image pairs per confounder trace
     grid_prompts: int = Field(4, gt=0)  # rows of the best-of-N picture
+    # Diagnostics against true appeal (evaluate/diagnostics.py).
+    clear_gap_sd: float = Field(1.0, gt=0.0)  # a clear pair: appeal gap >= this many SDs
+    probe: ProbeConfig = ProbeConfig()
+    # Rewards trained on a share of the training pairs (`train` variants), by share; the
+    # reward itself is the curve's point at 1.0.
+    learning_curve: dict[float, Path] = Field(
+        default_factory=lambda: {0.25: Path("models/reward_25"), 0.5: Path("models/reward_50")}
+    )
     seed: int = 0

@@ -4,6 +4,8 @@
   its interval, on remix-labelled test pairs and, where a truth file exists, on true appeal.
 - `reports/evaluate/scores.html`: an Evidently report of every image scorer's score
   distribution on the train images (reference) and the test images (current).
+- `reports/evaluate/diagnostics.png` (with truth): the learning curve beside the CLIP score
+  and the feature ceilings (evaluate/diagnostics.py).
 - `reports/evaluate/best_of_n.png`: for a few test prompts, the truly best image of a drawn
   set beside each scorer's pick.
 - `reports/evaluate/index.html`: one page with the table and links to the rest.
@@ -25,17 +27,24 @@ PLOT_DPI = 110
 GRID_CELL_INCHES = 1.3
 
 
+ACCURACY_KINDS = (  # (label, metrics section, prefix of its accuracy keys)
+    ("remix pairs", "remix_pairs", ""),
+    ("true appeal", "truth", ""),
+    ("true appeal, clear pairs", "truth", "clear_"),
+)
+
+
 def _accuracy_rows(metrics: dict) -> list[dict]:
     rows = []
-    for kind, section in (("remix pairs", "remix_pairs"), ("true appeal", "truth")):
+    for kind, section, prefix in ACCURACY_KINDS:
         for scorer, values in metrics.get(section, {}).get("scorers", {}).items():
             rows.append(
                 {
                     "pairs": kind,
                     "scorer": scorer,
-                    "accuracy": round(values["accuracy"], 4),
-                    "low": round(values["low"], 4),
-                    "high": round(values["high"], 4),
+                    "accuracy": round(values[f"{prefix}accuracy"], 4),
+                    "low": round(values[f"{prefix}low"], 4),
+                    "high": round(values[f"{prefix}high"], 4),
                 }
             )
     return rows
@@ -74,6 +83,82 @@ def write_accuracy_plot(config: EvaluateConfig, metrics: dict) -> None:
     figure.tight_layout()
     figure.savefig(config.plots_dir / "accuracy.png", dpi=PLOT_DPI, metadata={"Software": None})
     plt.close(figure)
+
+
+def _diagnostic_rows(metrics: dict) -> tuple[list[dict], list[dict]]:
+    """The feature ceiling's and the learning curve's table rows."""
+    found = metrics.get("diagnostics")
+    if not found:
+        return [], []
+
+    def figures(values: dict) -> dict:
+        return {
+            "all pairs": f"{values['accuracy']:.3f} [{values['low']:.3f}, {values['high']:.3f}]",
+            "clear pairs": (
+                f"{values['clear_accuracy']:.3f} "
+                f"[{values['clear_low']:.3f}, {values['clear_high']:.3f}]"
+            ),
+        }
+
+    ceiling = [
+        {"model": model, "scored by": features.replace("_", "-"), **figures(values)}
+        for model, by_features in found["feature_ceiling"].items()
+        for features, values in by_features.items()
+    ]
+    curve = [
+        {"share of pairs": share, "training pairs": values["train_pairs"], **figures(values)}
+        for share, values in found["learning_curve"].items()
+    ]
+    return ceiling, curve
+
+
+def write_diagnostics_plot(config: EvaluateConfig, metrics: dict) -> bool:
+    """Learning curve (true-appeal accuracy against training pairs, all and clear pairs),
+    with the backbone's CLIP score and the feature ceilings as reference lines."""
+    found = metrics.get("diagnostics")
+    if not found:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curve = found["learning_curve"]
+    pairs = [values["train_pairs"] or float(share) for share, values in curve.items()]
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
+    for axis, (key, title) in zip(
+        axes, (("", "all same-prompt pairs"), ("clear_", "clear pairs")), strict=True
+    ):
+        accuracy = [values[f"{key}accuracy"] for values in curve.values()]
+        errors = [
+            [values[f"{key}accuracy"] - values[f"{key}low"] for values in curve.values()],
+            [values[f"{key}high"] - values[f"{key}accuracy"] for values in curve.values()],
+        ]
+        axis.errorbar(pairs, accuracy, yerr=errors, marker="o", capsize=3, label="social_reward")
+        for (model, by_features), colour in zip(
+            found["feature_ceiling"].items(), ("#dd8452", "#55a868"), strict=False
+        ):
+            axis.axhline(
+                by_features["model_itself"][f"{key}accuracy"],
+                color=colour,
+                linestyle=":",
+                label=f"{model}",
+            )
+            axis.axhline(
+                by_features["prompt_image"][f"{key}accuracy"],
+                color=colour,
+                linestyle="--",
+                label=f"{model} ceiling (probe)",
+            )
+        axis.set_xlabel("training pairs")
+        axis.set_title(f"test split, true appeal, {title}", fontsize=9)
+    axes[0].set_ylabel("pairwise accuracy")
+    axes[1].legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    config.report_dir.mkdir(parents=True, exist_ok=True)
+    figure.savefig(config.report_dir / "diagnostics.png", dpi=PLOT_DPI, metadata={"Software": None})
+    plt.close(figure)
+    return True
 
 
 def write_score_report(
@@ -178,6 +263,19 @@ def write_index(config: EvaluateConfig, metrics: dict, has_grid: bool) -> None:
         _table_html(rows),
         "<p><img src='../../plots/evaluate/accuracy.png' alt='accuracy per scorer'></p>",
     ]
+    ceiling, curve = _diagnostic_rows(metrics)
+    if ceiling:
+        truth = metrics["truth"]
+        parts += [
+            "<h2>What limits the reward (true appeal)</h2>",
+            f"<p>Clear pairs: appeal gap of at least {config.clear_gap_sd:g} SD "
+            f"({truth['clear_pairs']} of {truth['pairs']} same-prompt test pairs).</p>",
+            "<h3>Feature ceiling: a linear probe fitted on true appeal over frozen features</h3>",
+            _table_html(ceiling),
+            "<h3>Learning curve: the reward trained on a share of its pairs</h3>",
+            _table_html(curve),
+            "<p><img src='diagnostics.png' alt='learning curve'></p>",
+        ]
     if audit_rows:
         parts += ["<h2>Confounder audit: preference for a trace (0.5 = indifferent)</h2>"]
         parts += [_table_html(audit_rows)]
@@ -200,6 +298,7 @@ def write_reports(
 ) -> None:
     config.report_dir.mkdir(parents=True, exist_ok=True)
     write_accuracy_plot(config, metrics)
+    write_diagnostics_plot(config, metrics)
     write_score_report(config, train_scores, test_scores[train_scores.columns])
     has_grid = write_best_of_n_grid(config, test_scores[train_scores.columns], test_images, truth)
     write_index(config, metrics, has_grid)

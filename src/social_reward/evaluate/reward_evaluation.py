@@ -28,6 +28,7 @@ from social_reward.data.duck import connect, open_export, read_sql, register_par
 from social_reward.data.truth import read_truth
 from social_reward.evaluate import metrics as M
 from social_reward.evaluate.audit import is_image_scorer
+from social_reward.evaluate.diagnostics import clear_pair_mask, probe_scores
 from social_reward.evaluate.scorers import ColumnScorer, RandomScorer, RewardScorer, Scorer
 
 REWARD = "social_reward"
@@ -92,15 +93,25 @@ def score_images(scorers: list[Scorer], images: pd.DataFrame) -> pd.DataFrame:
 
 
 def accuracy_table(
-    scores: pd.DataFrame, better: pd.Series, worse: pd.Series, config: EvaluateConfig
+    scores: pd.DataFrame,
+    better: pd.Series,
+    worse: pd.Series,
+    config: EvaluateConfig,
+    prompts: pd.Series,
 ) -> dict[str, dict]:
-    """Per scorer: accuracy (ties half, ties correct), and its bootstrap interval."""
+    """Per scorer: accuracy (ties half, ties correct), and its bootstrap interval. Prompts
+    are resampled, not pairs: a prompt's pairs share images and rise or fall together."""
     table = {}
     for name in scores.columns:
         pos = scores[name].loc[better].to_numpy()
         neg = scores[name].loc[worse].to_numpy()
         low, high = M.bootstrap_interval(
-            pos, neg, config.bootstrap_resamples, config.seed, config.level
+            pos,
+            neg,
+            config.bootstrap_resamples,
+            config.seed,
+            config.level,
+            clusters=prompts.to_numpy(),
         )
         table[name] = {**M.pairwise_accuracy(pos, neg), "low": low, "high": high}
     return table
@@ -130,7 +141,7 @@ def evaluate_rewards(config: EvaluateConfig) -> RewardEvaluation:
 
     pairs = pd.read_parquet(split_file(config.pairs_dir, TEST_SPLIT))
     remix = accuracy_table(
-        scores[table_names], pairs["pos_image_id"], pairs["neg_image_id"], config
+        scores[table_names], pairs["pos_image_id"], pairs["neg_image_id"], config, pairs["prompt"]
     )
     by_image = test_images.set_index("image_id")
     positive = by_image.loc[pairs["pos_image_id"]]
@@ -155,10 +166,15 @@ def evaluate_rewards(config: EvaluateConfig) -> RewardEvaluation:
         "segments": by_segment,
     }
 
+    train_images = images[images["split"] == TRAIN_SPLIT].reset_index(drop=True)
     truth = read_truth(config.truth, manifest)
     if truth is not None:
+        pairs_with_truth = truth_pairs(config, test_images, truth)
         metrics["truth"], metrics["audit"] = truth_metrics(
-            config, test_images, scores, truth, rewards
+            config, pairs_with_truth, scores, rewards
+        )
+        metrics["diagnostics"] = diagnostics(
+            config, train_images, pairs_with_truth, scores, truth, rewards
         )
         if ablation is not None:
             modes = read_modes(config.pairs_dir)
@@ -174,7 +190,6 @@ def evaluate_rewards(config: EvaluateConfig) -> RewardEvaluation:
                 }
                 for variant, name in (("main", REWARD), (ABLATION_DIR, ablation.name))
             }
-    train_images = images[images["split"] == TRAIN_SPLIT].reset_index(drop=True)
     image_scorers = [scorer for scorer in scorers if is_image_scorer(scorer)]
     return RewardEvaluation(
         metrics,
@@ -185,22 +200,60 @@ def evaluate_rewards(config: EvaluateConfig) -> RewardEvaluation:
     )
 
 
-def truth_metrics(
-    config: EvaluateConfig,
-    test_images: pd.DataFrame,
-    scores: pd.DataFrame,
-    truth: pd.DataFrame,
-    rewards: list[Scorer],
-) -> tuple[dict, dict]:
-    """Accuracy against true appeal, Spearman, best-of-N; and the confounder audit."""
-    from social_reward.evaluate.audit import audit_scorers, world_for_export
+@dataclass(frozen=True)
+class TruthPairs:
+    """The test split's same-prompt image pairs whose true appeal differs, better first."""
 
+    images: pd.DataFrame  # test images with their truth columns
+    oriented: pd.DataFrame  # prompt_key, better_id, worse_id
+    clear: np.ndarray  # the pairs whose appeal gap is at least `gap`
+    gap: float
+
+
+def truth_pairs(
+    config: EvaluateConfig, test_images: pd.DataFrame, truth: pd.DataFrame
+) -> TruthPairs:
     with_truth = test_images.merge(truth, on="image_id", how="inner", suffixes=("", "_truth"))
     connection = connect()
     connection.register("images", with_truth[["image_id", "prompt_key", "appeal"]])
     oriented = M.truth_pairs(connection, seed=config.seed)
+    gap = config.clear_gap_sd * float(truth["appeal"].std())
+    clear = clear_pair_mask(oriented, with_truth.set_index("image_id")["appeal"], gap)
+    return TruthPairs(with_truth, oriented, clear, gap)
+
+
+def truth_accuracy(scores: pd.DataFrame, pairs: TruthPairs, config: EvaluateConfig) -> dict:
+    """Per column of `scores` (indexed by image_id): accuracy with its interval on all the
+    pairs, and on the clear ones (`clear_accuracy`, `clear_low`, `clear_high`)."""
+    oriented, clear = pairs.oriented, pairs.clear
+    every = accuracy_table(
+        scores, oriented["better_id"], oriented["worse_id"], config, oriented["prompt_key"]
+    )
+    plain = accuracy_table(
+        scores,
+        oriented["better_id"][clear],
+        oriented["worse_id"][clear],
+        config,
+        oriented["prompt_key"][clear],
+    )
+    for name, values in every.items():
+        values |= {f"clear_{key}": plain[name][key] for key in ("accuracy", "low", "high")}
+    return every
+
+
+def truth_metrics(
+    config: EvaluateConfig,
+    pairs: TruthPairs,
+    scores: pd.DataFrame,
+    rewards: list[Scorer],
+) -> tuple[dict, dict]:
+    """Accuracy against true appeal (all and clear pairs), Spearman, best-of-N; and the
+    confounder audit."""
+    from social_reward.evaluate.audit import audit_scorers, world_for_export
+
+    with_truth = pairs.images
     image_scores = scores.loc[with_truth["image_id"]]
-    table = accuracy_table(image_scores, oriented["better_id"], oriented["worse_id"], config)
+    table = truth_accuracy(image_scores, pairs, config)
     for name in image_scores.columns:
         table[name]["spearman_within_prompts"] = M.spearman_within_prompts(
             image_scores[name].to_numpy(), with_truth["appeal"].to_numpy(), with_truth["prompt_key"]
@@ -217,7 +270,9 @@ def truth_metrics(
         for name in image_scores.columns
     }
     truth_section = {
-        "pairs": len(oriented),
+        "pairs": len(pairs.oriented),
+        "clear_pairs": int(pairs.clear.sum()),
+        "clear_gap": pairs.gap,  # config.clear_gap_sd standard deviations of true appeal
         "images": len(with_truth),
         "scorers": table,
         "best_of_n": best,
@@ -230,3 +285,53 @@ def truth_metrics(
         seed=config.seed,
     )
     return truth_section, audit
+
+
+def diagnostics(
+    config: EvaluateConfig,
+    train_images: pd.DataFrame,
+    pairs: TruthPairs,
+    scores: pd.DataFrame,
+    truth: pd.DataFrame,
+    rewards: list[Scorer],
+) -> dict:
+    """The feature ceiling and the learning curve (evaluate/diagnostics.py), judged on the
+    truth section's pairs."""
+    from social_reward.reward.model import SocialReward
+
+    test = pairs.images
+    train = train_images.merge(truth[["image_id", "appeal"]], on="image_id", how="inner")
+    index = pd.Index(test["image_id"], name="image_id")
+    keys = ("accuracy", "low", "high", "clear_accuracy", "clear_low", "clear_high")
+
+    def judged(columns: dict[str, np.ndarray]) -> dict[str, dict]:
+        table = truth_accuracy(pd.DataFrame(columns, index=index), pairs, config)
+        return {name: {key: values[key] for key in keys} for name, values in table.items()}
+
+    models = {
+        scorer.name: scorer.reward for scorer in rewards if scorer.name in (REWARD, CLIP_SCORE)
+    }
+    ceiling = {}
+    for name, model in models.items():
+        ceiling[name] = judged(probe_scores(model, train, test, config.probe))
+        ceiling[name]["model_itself"] = judged({"model": scores[name].loc[index].to_numpy()})[
+            "model"
+        ]
+
+    curve_scores = {1.0: scores[REWARD].loc[index].to_numpy()}
+    train_pairs = {1.0: models[REWARD].config.get("train_pairs")}
+    for share, folder in sorted(config.learning_curve.items()):
+        if folder.is_dir():
+            reward = SocialReward.from_pretrained(folder, config.batch_size)
+            curve_scores[share] = np.asarray(
+                reward.score_pairs(list(test["prompt"]), list(test["path"]))
+            )
+            train_pairs[share] = reward.config.get("train_pairs")
+    curve = judged({str(share): values for share, values in sorted(curve_scores.items())})
+    return {
+        "feature_ceiling": ceiling,
+        "learning_curve": {
+            share: {"train_pairs": train_pairs[float(share)], **values}
+            for share, values in curve.items()
+        },
+    }

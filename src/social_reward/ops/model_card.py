@@ -45,6 +45,7 @@ def _table(header: tuple[str, ...], rows: list[tuple]) -> str:
 
 
 def _scorer_rows(section: dict) -> list[tuple]:
+    """Scorer, accuracy [interval], pairs; and accuracy on clear pairs, where measured."""
     scorers = section.get("scorers", {})
     ranked = sorted(scorers.items(), key=lambda item: -item[1]["accuracy"])
     return [
@@ -52,6 +53,16 @@ def _scorer_rows(section: dict) -> list[tuple]:
             f"**{name}**" if name == "social_reward" else name,
             _interval(values, "accuracy"),
             values["pairs"],
+            *(
+                [
+                    _interval(
+                        {**values, "low": values["clear_low"], "high": values["clear_high"]},
+                        "clear_accuracy",
+                    )
+                ]
+                if "clear_accuracy" in values
+                else []
+            ),
         )
         for name, values in ranked
     ]
@@ -166,8 +177,8 @@ def model_card(
         f"{pairs.min_collective_remixes} distinct members other than its creator; a negative "
         f"had no such remix after {pairs.min_exposure_days:g} days and "
         f"{pairs.min_impressions} impressions. Both images share a prompt, were published "
-        f"within {pairs.max_publication_gap_days:g} days of each other, by creators of the "
-        f"same reach bucket (width {pairs.reach_bucket_width:g} in log2(1 + followers))"
+        f"within {pairs.max_publication_gap_days:g} days of each other, by creators whose "
+        f"reach, log2(1 + followers), is within {pairs.reach_caliper:g} of each other"
         + (", with the same generator" if pairs.match_generator else "")
         + f"; at most {pairs.max_pairs_per_image} pairs per image and "
         f"{pairs.max_pairs_per_prompt} per prompt.",
@@ -180,8 +191,50 @@ def model_card(
     ]
     if evaluation.get("truth"):
         sections += [
-            "Against the simulated community's true appeal (all pairs of test images of a prompt):",
-            _table(("scorer", "pairwise accuracy", "pairs"), _scorer_rows(evaluation["truth"])),
+            "Against the simulated community's true appeal (all pairs of test images of a "
+            "prompt, and the clear ones):",
+            _table(
+                ("scorer", "pairwise accuracy", "pairs", "clear pairs"),
+                _scorer_rows(evaluation["truth"]),
+            ),
+        ]
+    diagnostics = evaluation.get("diagnostics")
+    if diagnostics:
+        truth = evaluation["truth"]
+        sections += [
+            "## What limits it",
+            "Against the true appeal, on all same-prompt test pairs and on the clear ones (appeal "
+            f"gap of at least {params.evaluate.clear_gap_sd:g} SD: {truth['clear_pairs']} of "
+            f"{truth['pairs']} "
+            "pairs). The feature ceiling is a linear probe fitted on the true appeal over a "
+            "model's frozen features (image embedding, and with its product with the prompt "
+            "embedding): no re-weighting of those features does better.",
+            _table(
+                ("model", "scored by", "all pairs", "clear pairs"),
+                [
+                    (
+                        model,
+                        features.replace("_", "-"),
+                        _interval(values, "accuracy"),
+                        _percent(values["clear_accuracy"]),
+                    )
+                    for model, by_features in diagnostics["feature_ceiling"].items()
+                    for features, values in by_features.items()
+                ],
+            ),
+            "Learning curve: the same training on a seeded share of the training pairs.",
+            _table(
+                ("share", "training pairs", "all pairs", "clear pairs"),
+                [
+                    (
+                        share,
+                        values["train_pairs"],
+                        _interval(values, "accuracy"),
+                        _percent(values["clear_accuracy"]),
+                    )
+                    for share, values in diagnostics["learning_curve"].items()
+                ],
+            ),
         ]
     if audit_rows:
         sections += [

@@ -35,11 +35,21 @@ KEY_METRICS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "drift": (("passed", "passed"), ("drift share", "drift_share"), ("summary", "summary")),
     "pretrain": (("trained", "trained"), ("final loss", "final_train_loss")),
-    "train": (("val accuracy", "val_accuracy"), ("final loss", "final_train_loss")),
+    "train": (
+        ("val accuracy", "val_accuracy"),
+        ("train accuracy", "train_accuracy"),
+        ("best epoch", "best_epoch"),
+    ),
     "evaluate": (
         ("reward accuracy", "remix_pairs.scorers.social_reward.accuracy"),
         ("CLIP score accuracy", "remix_pairs.scorers.clip_score.accuracy"),
         ("reward truth accuracy", "truth.scorers.social_reward.accuracy"),
+        ("CLIP score truth accuracy", "truth.scorers.clip_score.accuracy"),
+        ("reward truth accuracy, clear pairs", "truth.scorers.social_reward.clear_accuracy"),
+        (
+            "feature ceiling (backbone probe)",
+            "diagnostics.feature_ceiling.clip_score.prompt_image.accuracy",
+        ),
     ),
     "generator_pretrain": (("steps", "steps"), ("final loss", "final_train_loss")),
     "finetune": (("method", "method"), ("final loss", "final_train_loss")),
