@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
 from social_reward.reward.backbone import WEIGHTS_FILE, build_backbone, unlock
-from tests.model.conftest import BACKBONE, VARIANT, train, train_config, update_difference
+from tests.model.conftest import (
+    BACKBONE,
+    VARIANT,
+    TrainedRun,
+    train,
+    train_config,
+    update_difference,
+)
 
 PAPER_MODE = "visual_upper_layers_textual_upper_layers"
 # The cache computes the frozen prefix once, in other batch shapes, so float sums round in
@@ -71,6 +79,40 @@ def test_bradley_terry_loss_trains_and_writes_metrics(training_inputs, tmp_path)
     assert written["final_train_loss"] > 0
     assert 0 <= written["val_accuracy"] <= 1
     assert (run.config.log_dir / f"{VARIANT}.csv").read_text().splitlines()[0] == (
-        "epoch,train_loss,val_accuracy"
+        "epoch,train_loss,train_accuracy,val_accuracy"
     )
     assert json.loads((run.out_dir / "config.json").read_text())["loss"] == "bradley_terry"
+
+
+def _validation_accuracies(run: TrainedRun) -> list[float]:
+    lines = (run.config.log_dir / f"{VARIANT}.csv").read_text().splitlines()[1:]
+    return [float(line.split(",")[3]) for line in lines]
+
+
+def test_the_kept_weights_are_those_of_the_best_validation_epoch(training_inputs, tmp_path):
+    kept = train(train_config(training_inputs, tmp_path / "kept", epochs=3))
+    accuracies = _validation_accuracies(kept)
+    best = kept.metrics["best_epoch"]
+    assert len(accuracies) == kept.metrics["epochs_run"] == 3
+    assert accuracies[best - 1] == max(accuracies) and max(accuracies[: best - 1] or [0]) < max(
+        accuracies
+    )
+    assert kept.metrics["val_accuracy"] == pytest.approx(accuracies[best - 1], abs=1e-4)
+    # A constant learning rate and per-epoch seeds: the first `best` epochs of the run are a
+    # run of `best` epochs, whose last weights are the ones kept.
+    shorter = train(
+        train_config(training_inputs, tmp_path / "short", epochs=best, keep_best_epoch=False)
+    )
+    assert shorter.weights().keys() == kept.weights().keys()
+    assert all(torch.equal(shorter.weights()[k], kept.weights()[k]) for k in kept.weights())
+
+
+def test_training_stops_once_validation_stops_improving(training_inputs, tmp_path):
+    run = train(train_config(training_inputs, tmp_path, epochs=6, early_stopping_patience=1))
+    accuracies = _validation_accuracies(run)
+    ran = run.metrics["epochs_run"]
+    assert len(accuracies) == ran
+    # Each epoch before the last improved on all before it; the last did not, or it was the
+    # sixth.
+    assert all(accuracies[i] > max(accuracies[:i]) for i in range(1, ran - 1))
+    assert ran == 6 or accuracies[-1] <= max(accuracies[:-1])

@@ -15,6 +15,8 @@ class TrainVariant(Section):
 
     pairs_dir: Path
     out_dir: Path
+    # A seeded share of the training pairs (the learning curve); validation pairs all kept.
+    pairs_share: float = Field(1.0, gt=0.0, le=1.0)
 
 
 class TrainConfig(RewardTrainerConfig, Section):

@@ -128,6 +128,16 @@ def read_pairs(path: Path) -> pd.DataFrame:
     return pairs
 
 
+def share_of_pairs(pairs: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
+    """A seeded draw of `share` of the pairs (at least one), in their original order: the
+    learning curve's smaller training sets. The whole table when `share` is 1."""
+    if share >= 1.0:
+        return pairs
+    kept = max(1, round(len(pairs) * share))
+    order = np.random.default_rng(seed).permutation(len(pairs))[:kept]
+    return pairs.iloc[np.sort(order)].reset_index(drop=True)
+
+
 def images_of_pairs(*tables: pd.DataFrame) -> pd.DataFrame:
     """Distinct (image_id, path) of the pairs' positive and negative images, sorted by id."""
     frames = [

@@ -41,6 +41,7 @@ from social_reward.training.lightning_trainer import build_trainer
 PREFIX_BATCH = 128  # images per forward pass when the cache is filled
 STEP_SEED_STRIDE = 1_000_003  # separates the seeds of steps from run seeds
 LAST_CHECKPOINT = "last.ckpt"
+BEST_CHECKPOINT = "best.ckpt"
 
 
 class TrainingInterrupted(SocialRewardError, RuntimeError):
@@ -288,18 +289,32 @@ class RewardModule(L.LightningModule):
             negative = encode_image_suffix(model, batch["negative"], self.vision_blocks)
         return prompt, positive, negative
 
+    @staticmethod
+    def outcomes(prompt: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor):
+        """Per pair: 1 when the positive scores higher, 1/2 on a tie, else 0."""
+        margin = (prompt * positive).sum(-1) - (prompt * negative).sum(-1)
+        return (margin > 0).float() + 0.5 * (margin == 0).float()
+
     def training_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         prompt, positive, negative = self.embed(batch)
         loss = self.loss_function(
             prompt, positive, negative, self.backbone.logit_scale, self.config.margin
         )
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
+        # Beside val_accuracy, the gap between the two says how much the run memorises.
+        outcome = self.outcomes(prompt.detach(), positive.detach(), negative.detach())
+        self.log(
+            "train_accuracy",
+            outcome.mean(),
+            batch_size=len(outcome),
+            on_step=False,
+            on_epoch=True,
+            sync_dist=True,
+        )
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor]) -> None:
-        prompt, positive, negative = self.embed(batch)
-        margin = (prompt * positive).sum(-1) - (prompt * negative).sum(-1)
-        outcome = (margin > 0).float() + 0.5 * (margin == 0).float()
+        outcome = self.outcomes(*self.embed(batch))
         self.log(
             "val_accuracy",
             outcome.mean(),
@@ -338,7 +353,8 @@ def check_batch_split(config: RewardTrainerConfig) -> None:
 class FittedReward:
     """What a training run learned, besides the backbone's weights (trained in place)."""
 
-    history: EpochHistory  # train loss and validation accuracy per epoch
+    history: EpochHistory  # train loss, train and validation accuracy per epoch
+    best_epoch: int  # the epoch whose weights were kept (the last without keep_best_epoch)
     cached_prefix: bool  # the frozen lower blocks were computed once
     trained_parameter_tensors: int
     main_process: bool  # rank 0, the process that writes the outputs
@@ -361,7 +377,7 @@ def fit_reward(
     one there resumes from it; `callbacks` are extra Lightning callbacks (tests interrupt a
     run with one). TrainingInterrupted, its message starting with `label`, when the run
     stops before its last epoch."""
-    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
     images = images_of_pairs(train_pairs, val_pairs)
     bank = ImageBank.of_images(backbone, images, config.decode_workers, progress)
@@ -372,7 +388,22 @@ def fit_reward(
     data = PairDataModule(backbone, bank, pair_sets, tokens, config)
     module = RewardModule(backbone, config, data.blocks)
 
-    history = EpochHistory(("train_loss", "val_accuracy"))
+    history = EpochHistory(("train_loss", "train_accuracy", "val_accuracy"))
+    # The epoch with the best accuracy on validation prompts (never seen in training) is the
+    # one kept; with a patience, training also stops once it stopped improving.
+    best = ModelCheckpoint(
+        dirpath=checkpoints,
+        filename=Path(BEST_CHECKPOINT).stem,
+        monitor="val_accuracy",
+        mode="max",
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+    stopping = (
+        [EarlyStopping("val_accuracy", mode="max", patience=config.early_stopping_patience)]
+        if config.early_stopping_patience
+        else []
+    )
     trainer = build_trainer(
         config,
         [
@@ -385,6 +416,8 @@ def fit_reward(
                 save_top_k=1,
                 enable_version_counter=False,
             ),
+            best,
+            *stopping,
             *callbacks,
         ],
         progress,
@@ -407,8 +440,14 @@ def fit_reward(
         raise TrainingInterrupted(message) from error
     if trainer.interrupted:
         raise TrainingInterrupted(message)
+    best_epoch = len(history.rows)
+    if config.keep_best_epoch and best.best_model_path:
+        kept = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
+        module.load_state_dict(kept["state_dict"])
+        best_epoch = int(kept["epoch"]) + 1
     return FittedReward(
         history=history,
+        best_epoch=best_epoch,
         cached_prefix=data.cached,
         trained_parameter_tensors=len(trained_parameters),
         main_process=trainer.global_rank == 0,

@@ -20,6 +20,8 @@ class RewardTrainerConfig(LightningOptions):
     weight_decay: float = Field(0.0, ge=0)
     cache_prefix: bool = True  # reuse frozen lower blocks' outputs across epochs
     flip_views: bool = True  # cache a mirrored view as well and draw one per step
+    keep_best_epoch: bool = True  # the weights of the best validation accuracy, not the last
+    early_stopping_patience: int = Field(0, ge=0)  # epochs without improvement; 0: never stop
     seed: int = 0
     decode_workers: int = Field(2, gt=0)
 

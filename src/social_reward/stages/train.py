@@ -34,7 +34,7 @@ from social_reward.artifacts import (
 from social_reward.config.section import DEFAULT_PARAMS, load_section
 from social_reward.config.train import TrainConfig
 from social_reward.reward.backbone import load_saved_backbone
-from social_reward.reward.data import read_pairs
+from social_reward.reward.data import read_pairs, share_of_pairs
 from social_reward.reward.model import SocialReward
 from social_reward.reward.trainer import check_batch_split, fit_reward
 from social_reward.reward.trainer_config import RewardTrainerConfig
@@ -61,6 +61,7 @@ def run(
     train_pairs, val_pairs = (read_pairs(path) for path in pair_files)
     if train_pairs.empty:
         raise PairDataError(f"{pair_files[0]}: no training pairs; run the `pairs` stage first")
+    train_pairs = share_of_pairs(train_pairs, paths.pairs_share, config.seed)
 
     L.seed_everything(config.seed, workers=True, verbose=False)
     backbone, name = load_saved_backbone(config.backbone_dir)
@@ -69,7 +70,9 @@ def run(
     )
     data_hash = file_digest(pair_files)
     fingerprint = run_fingerprint(
-        trainer_config.model_dump(), data_hash, file_digest(sorted(config.backbone_dir.iterdir()))
+        {**trainer_config.model_dump(), "pairs_share": paths.pairs_share},
+        data_hash,
+        file_digest(sorted(config.backbone_dir.iterdir())),
     )
     checkpoints = config.checkpoint_dir / variant / fingerprint
     started = time.perf_counter()
@@ -96,17 +99,20 @@ def run(
             "loss": config.loss,
             "margin": config.margin,
             "training_data_sha256": data_hash,
+            "pairs_share": paths.pairs_share,
+            "train_pairs": len(train_pairs),
             "trained_parameter_tensors": fitted.trained_parameter_tensors,
         },
     )
     reward.save_pretrained(paths.out_dir)
     fitted.history.write_csv(config.log_dir / f"{variant}.csv")
-    last = fitted.history.rows[-1]
+    last, kept = fitted.history.rows[-1], fitted.history.rows[fitted.best_epoch - 1]
     metrics = write_metrics(
         config.metrics_dir / f"{variant}.json",
         {
             "variant": variant,
             "pairs": {"train": len(train_pairs), "val": len(val_pairs)},
+            "pairs_share": paths.pairs_share,
             "unlock": config.unlock,
             "loss": config.loss,
             "cached_prefix": fitted.cached_prefix,
@@ -114,8 +120,11 @@ def run(
                 parameter.numel() for parameter in backbone.parameters() if parameter.requires_grad
             ),
             "epochs": config.epochs,
+            "epochs_run": len(fitted.history.rows),
+            "best_epoch": fitted.best_epoch,  # whose weights were kept
             "final_train_loss": last["train_loss"],
-            "val_accuracy": last["val_accuracy"],
+            "train_accuracy": kept["train_accuracy"],
+            "val_accuracy": kept["val_accuracy"],
         },
     )
     shutil.rmtree(checkpoints, ignore_errors=True)
