@@ -196,11 +196,19 @@ def simulate(
     """Write a simulated community export that follows the contract, and its ground truth."""
     from social_reward.config.run_config import load_run_config
     from social_reward.simulate import world_from_options, write_export
-    from social_reward.simulate.config import PAPER_SCALE_IMAGES, PAPER_SCALE_USERS
+    from social_reward.simulate.config import (
+        PAPER_SCALE_IMAGES,
+        PAPER_SCALE_IMAGES_PER_PROMPT,
+        PAPER_SCALE_USERS,
+    )
 
     options: dict[str, int] = {}
     if metadata_only:
-        options = {"users": PAPER_SCALE_USERS, "images": PAPER_SCALE_IMAGES}
+        options = {
+            "users": PAPER_SCALE_USERS,
+            "images": PAPER_SCALE_IMAGES,
+            "images_per_prompt": PAPER_SCALE_IMAGES_PER_PROMPT,
+        }
     if config is not None:
         options.update(load_run_config(config).simulate.model_dump(exclude_none=True))
     given = {"seed": seed, "users": users, "images": images, "days": days, "image_size": image_size}
@@ -214,6 +222,32 @@ def simulate(
         f"{summary.remixes} remixes, {summary.prompts} prompts"
         + (f"; truth in {truth}" if truth else "")
     )
+
+
+@app.command()
+def generic_backbone(
+    out: Annotated[Path, typer.Option(help="Folder the backbone is written to.")],
+    images: Annotated[
+        int | None, typer.Option(min=1, help="Images of the generic corpus [40000].")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Contrastive epochs [8].")] = None,
+    image_size: Annotated[int | None, typer.Option(min=16, help="Side of its images [64].")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Render processes (default: all cores).")
+    ] = None,
+) -> None:
+    """Pretrain the generic backbone on a simulated captioned corpus (off the pipeline's
+    clock); `model.pretrained` then loads it like any real checkpoint."""
+    from social_reward.reward.generic_backbone import GenericBackboneConfig, pretrain_generic
+
+    settings = GenericBackboneConfig().model_dump()
+    corpus = {"images": images, "image_size": image_size}
+    settings["corpus"].update({key: value for key, value in corpus.items() if value is not None})
+    if epochs is not None:
+        settings["epochs"] = epochs
+    config = GenericBackboneConfig.model_validate(settings)
+    record = pretrain_generic(config, out, workers)
+    typer.echo(f"wrote {out}: {config.backbone}, {record['captions']} distinct captions")
 
 
 @app.command()

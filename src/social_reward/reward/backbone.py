@@ -22,6 +22,7 @@ MODEL_CONFIGS = "social_reward.reward"  # package holding model_configs/*.json
 DEFAULT_BACKBONE = "social-reward-tiny"
 WEIGHTS_FILE = "open_clip_model.safetensors"
 CONFIG_FILE = "open_clip_config.json"
+RECORD_FILE = "pretraining.json"  # how weights were pretrained, where their folder says so
 # Weight files open_clip writes or hubs publish, in the order a folder is searched.
 WEIGHT_FILE_NAMES = (WEIGHTS_FILE, "open_clip_pytorch_model.bin", "model.safetensors")
 
@@ -79,13 +80,31 @@ def tokenizer_for(name: str = DEFAULT_BACKBONE):
     return open_clip.get_tokenizer(name)
 
 
-def save_backbone(model: torch.nn.Module, name: str, folder: Path) -> Path:
-    """Weights as safetensors and the architecture's name, in a folder build_backbone reads."""
+def save_backbone(
+    model: torch.nn.Module, name: str, folder: Path, dtype: torch.dtype | None = None
+) -> Path:
+    """Weights as safetensors and the architecture's name, in a folder build_backbone reads.
+    `dtype` stores floating weights smaller (float16 halves a shipped file); loading casts
+    them back to the model's."""
     folder.mkdir(parents=True, exist_ok=True)
-    state = {key: value.detach().contiguous() for key, value in model.state_dict().items()}
+    state = {
+        key: (value.to(dtype) if dtype and value.is_floating_point() else value)
+        .detach()
+        .contiguous()
+        for key, value in model.state_dict().items()
+    }
     save_file(state, folder / WEIGHTS_FILE)
     (folder / CONFIG_FILE).write_text(json.dumps({"backbone": name}, indent=2) + "\n")
     return folder
+
+
+def pretraining_losses(pretrained: str | Path | None) -> list[float]:
+    """The loss per epoch a weights folder records (`RECORD_FILE`, as the generic backbone's
+    does); none for weights that come without it, such as a real checkpoint."""
+    record = Path(pretrained) / RECORD_FILE if pretrained else None
+    if record is None or not record.is_file():
+        return []
+    return list(json.loads(record.read_text(encoding="utf-8")).get("loss_per_epoch", []))
 
 
 def load_saved_backbone(folder: Path):

@@ -290,7 +290,7 @@ def write_export(
         for folder in sorted({str(Path(file).parent) for file in files}):
             (out_dir / folder).mkdir(parents=True, exist_ok=True)
         jobs = list(zip(specs_from_columns(specs), [str(out_dir / f) for f in files], strict=True))
-        _render_all(world, jobs, workers, progress)
+        render_all(world, jobs, workers, progress)
     write_table(images_table, out_dir / IMAGES_FILE)
     write_table(remixes_table, out_dir / REMIXES_FILE)
     write_table(users_table, out_dir / USERS_FILE)
@@ -307,9 +307,11 @@ def write_export(
     )
 
 
-def _render_all(
+def render_all(
     world: WorldConfig, jobs: list[tuple[ImageSpec, str]], workers: int | None, progress: bool
 ) -> None:
+    """Draw each (spec, path) job to its PNG file, in `workers` processes (default: all
+    cores)."""
     chunks = [
         jobs[start : start + IMAGES_PER_RENDER_TASK]
         for start in range(0, len(jobs), IMAGES_PER_RENDER_TASK)

@@ -1,10 +1,12 @@
 """Stage `pretrain`: a backbone for the reward, before any preference is seen.
 
-With `model.pretrained` (local weights of a real architecture) the stage loads them and
-writes them to `models/backbone/` unchanged. Without, it trains `model.backbone` from random
-weights with the CLIP loss on the export's images and prompts, leaving out every image of
-the test split's prompts, so that evaluation measures images the backbone never saw. The
-zero-shot cosine of this backbone is the "CLIP score" baseline of the evaluation.
+With `model.pretrained` (local weights: a real architecture, or the generic backbone of
+`backbones/`) the stage loads them and writes them to `models/backbone/` unchanged; its plot
+is their pretraining loss where their folder records it. Without, it trains
+`model.backbone` from random weights with the CLIP loss on the export's images and prompts,
+leaving out every image of the test split's prompts, so that evaluation measures images the
+backbone never saw. The zero-shot cosine of this backbone is the "CLIP score" baseline of
+the evaluation.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from social_reward.artifacts import TEST_SPLIT, StageResult, read_training_image
 from social_reward.config.model import ModelConfig
 from social_reward.config.pretrain import PretrainConfig
 from social_reward.config.section import DEFAULT_PARAMS, load_sections
-from social_reward.reward.backbone import build_backbone, save_backbone
+from social_reward.reward.backbone import build_backbone, pretraining_losses, save_backbone
 from social_reward.reward.contrastive_trainer import fit_contrastive
+from social_reward.training.epoch_history import EpochHistory
 
 
 def run(model: ModelConfig, config: PretrainConfig, progress: bool = True) -> dict:
@@ -29,6 +32,15 @@ def run(model: ModelConfig, config: PretrainConfig, progress: bool = True) -> di
     metrics: dict = {"backbone": model.backbone, "pretrained": model.pretrained}
     if model.pretrained:
         metrics["trained"] = False
+        # The plot shows how the weights were pretrained, where their folder says so.
+        losses = pretraining_losses(model.pretrained)
+        history = EpochHistory(("train_loss",))
+        history.rows = [
+            {"epoch": epoch, "train_loss": loss} for epoch, loss in enumerate(losses, start=1)
+        ]
+        history.write_csv(config.log)
+        if losses:
+            metrics["final_train_loss"] = losses[-1]
     else:
         images = read_training_images(config.pairs_dir)
         started = time.perf_counter()
