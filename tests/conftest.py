@@ -200,7 +200,7 @@ def make_small_project(project: Path, export: SimulatedExport) -> Path:
     project.mkdir(parents=True)
     for name in ("dvc.yaml", ".dvcignore"):
         shutil.copy(REPO_ROOT / name, project / name)
-    for folder in ("expectations", "models/production"):
+    for folder in ("expectations", "models/production", "backbones"):
         shutil.copytree(REPO_ROOT / folder, project / folder)
     shutil.copytree(
         REPO_ROOT / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__")

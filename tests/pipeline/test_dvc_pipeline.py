@@ -18,6 +18,8 @@ STAGES = (
     "pretrain",
     "train@reward",
     "train@ablation",
+    "train@reward_25",
+    "train@reward_50",
     "evaluate",
     "generator_pretrain",
     "finetune",
@@ -69,14 +71,17 @@ def test_the_model_stages_write_the_reward_and_its_evaluation(reproduced_project
 
     project = reproduced_project
     pretrain = read_json(project / "metrics" / "pretrain.json")
-    assert pretrain["trained"] and pretrain["held_out_split"] == "test"
+    # params.yaml's model.pretrained: the generic backbone, written unchanged, its loss plotted.
+    assert pretrain["pretrained"] == "backbones/social-reward-tiny-generic"
+    assert not pretrain["trained"]
+    assert (project / "plots" / "pretrain.csv").read_text().startswith("epoch,train_loss\n1,")
     for variant, folder in (("reward", "reward"), ("ablation", "reward_ablation")):
         trained = read_json(project / "metrics" / "train" / f"{variant}.json")
         assert trained["cached_prefix"] and 0.0 <= trained["val_accuracy"] <= 1.0
         assert (
             (project / "plots" / "train" / f"{variant}.csv")
             .read_text()
-            .startswith("epoch,train_loss,val_accuracy")
+            .startswith("epoch,train_loss,train_accuracy,val_accuracy")
         )
         config = read_json(project / "models" / folder / "config.json")
         assert config["unlock"] == "visual_upper_layers_textual_upper_layers"
@@ -93,7 +98,19 @@ def test_the_model_stages_write_the_reward_and_its_evaluation(reproduced_project
             assert values["low"] <= values["accuracy"] <= values["high"]
     assert set(evaluation["audit"]) == {"influencer", "old_generator"}
     assert set(evaluation["ablation"]) == {"debiased", "naive"}
-    for name in ("index.html", "scores.html", "best_of_n.png"):
+    # The diagnostics: clear pairs, the feature ceiling and the learning curve.
+    diagnostics = evaluation["diagnostics"]
+    assert 0 < evaluation["truth"]["clear_pairs"] < evaluation["truth"]["pairs"]
+    for values in evaluation["truth"]["scorers"].values():
+        assert values["clear_low"] <= values["clear_accuracy"] <= values["clear_high"]
+    assert set(diagnostics["feature_ceiling"]) == {"social_reward", "clip_score"}
+    for by_features in diagnostics["feature_ceiling"].values():
+        assert set(by_features) == {"image", "prompt_image", "model_itself"}
+    curve = diagnostics["learning_curve"]
+    assert list(curve) == ["0.25", "0.5", "1.0"]
+    assert curve["0.25"]["train_pairs"] < curve["0.5"]["train_pairs"] < curve["1.0"]["train_pairs"]
+    assert curve["1.0"]["accuracy"] == evaluation["truth"]["scorers"]["social_reward"]["accuracy"]
+    for name in ("index.html", "scores.html", "best_of_n.png", "diagnostics.png"):
         assert (project / "reports" / "evaluate" / name).stat().st_size > 1000
     assert (project / "plots" / "evaluate" / "accuracy.png").stat().st_size > 10_000
 

@@ -68,7 +68,7 @@ def test_a_fresh_clone_recreates_the_versioned_export_and_data_stages(tmp_path):
     versioned_lock = (REPO_ROOT / "dvc.lock").read_text()
     run(["dvc", "repro", *DATA_STAGES], cwd=clone, env=env)
     metrics = json.loads((clone / "metrics" / "profile.json").read_text())
-    assert metrics["counts"]["images"] == 6000
+    assert metrics["counts"]["images"] == 12000
     for name in ("profile.json", "pairs.json", "validate.json", "drift.json"):
         versioned = json.loads((REPO_ROOT / "metrics" / name).read_text())
         assert json.loads((clone / "metrics" / name).read_text()) == versioned, name

@@ -186,14 +186,17 @@ class WorldConfig(_Frozen):
 
     seed: int = 0
     users: int = Field(2000, gt=0)
-    images: int = Field(6000, gt=0)
+    images: int = Field(12000, gt=0)
     days: int = Field(60, gt=0)
     # The export's moment, in days from the start; later than `days` gives a later export of
     # the same community (its first `days` are identical), at the same daily rates.
     snapshot_day: int | None = Field(None, gt=0)
     image_size: int = Field(64, ge=16)
-    images_per_prompt: float = 16.0  # the paper: 1.7M images over 104K prompts
-    prompt_zipf_exponent: float = 1.0
+    # 400 prompts for the default export, each with enough images for same-prompt pairs, so
+    # that a test split of 50 prompts gives intervals a 5-point gap stands out of (the
+    # paper: 1.7M images over 104K prompts, 16 per prompt; popularity as skewed).
+    images_per_prompt: float = 30.0
+    prompt_zipf_exponent: float = 0.5
     prompt_surface_variation: float = 0.15  # share of captions with case/space/punctuation noise
     start: datetime = datetime(2026, 1, 1, tzinfo=UTC)
     source: str = "social-reward simulator"
@@ -218,6 +221,7 @@ class WorldConfig(_Frozen):
 # Accounts, of which about 1.5M appear in the export (the paper: 1.5M users).
 PAPER_SCALE_USERS = 1_720_000
 PAPER_SCALE_IMAGES = 1_700_000
+PAPER_SCALE_IMAGES_PER_PROMPT = 16.0  # 1.7M images over 104K prompts
 
 
 # A drifted community (`social-reward simulate --drifted`): what a platform changes without

@@ -1,7 +1,11 @@
 import numpy as np
 
 from social_reward.data.duck import connect
-from social_reward.simulate.config import WorldConfig
+from social_reward.simulate.config import (
+    PAPER_SCALE_IMAGES,
+    PAPER_SCALE_IMAGES_PER_PROMPT,
+    WorldConfig,
+)
 from social_reward.simulate.world import (
     SURFACE_VARIANTS,
     build_prompts,
@@ -30,10 +34,10 @@ def test_pick_weighted_stays_among_the_eligible():
 def test_prompt_pool_is_unique_popularity_ranked_and_paper_sized():
     world = WorldConfig()
     prompts = build_prompts(world)
-    assert len(set(prompts.texts)) == prompts.count == 375
+    assert len(set(prompts.texts)) == prompts.count == 400
     assert np.all(np.diff(prompts.popularity) <= 0)
     assert np.isclose(prompts.popularity.sum(), 1.0)
-    paper = WorldConfig(images=1_700_000)
+    paper = WorldConfig(images=PAPER_SCALE_IMAGES, images_per_prompt=PAPER_SCALE_IMAGES_PER_PROMPT)
     assert 100_000 <= paper.prompt_pool_size <= paper.vocabulary.prompt_space
 
 
