@@ -172,7 +172,10 @@ def simulate(
     ] = None,
     metadata_only: Annotated[
         bool,
-        typer.Option(help="Write tables and manifest only, at paper scale unless sizes are given."),
+        typer.Option(
+            help="Write tables and manifest only, at paper scale unless sizes are given; "
+            "prompts spread as in the paper's data (16 images per prompt, Zipf 1)."
+        ),
     ] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an export already in --out.")] = False,
     workers: Annotated[
@@ -198,17 +201,13 @@ def simulate(
     from social_reward.simulate import world_from_options, write_export
     from social_reward.simulate.config import (
         PAPER_SCALE_IMAGES,
-        PAPER_SCALE_IMAGES_PER_PROMPT,
+        PAPER_SCALE_PROMPTS,
         PAPER_SCALE_USERS,
     )
 
     options: dict[str, int] = {}
     if metadata_only:
-        options = {
-            "users": PAPER_SCALE_USERS,
-            "images": PAPER_SCALE_IMAGES,
-            "images_per_prompt": PAPER_SCALE_IMAGES_PER_PROMPT,
-        }
+        options = {"users": PAPER_SCALE_USERS, "images": PAPER_SCALE_IMAGES, **PAPER_SCALE_PROMPTS}
     if config is not None:
         options.update(load_run_config(config).simulate.model_dump(exclude_none=True))
     given = {"seed": seed, "users": users, "images": images, "days": days, "image_size": image_size}

@@ -143,9 +143,12 @@ def test_a_later_export_extends_the_same_community(tmp_path):
     simulate(tmp_path / "early", None, *TINY, "--metadata-only")
     simulate(tmp_path / "late", None, *TINY, "--metadata-only")  # same world, cut later below
     from social_reward.simulate import write_export
-    from social_reward.simulate.config import WorldConfig
+    from social_reward.simulate.config import PAPER_SCALE_PROMPTS, WorldConfig
 
-    world = WorldConfig(users=60, images=150, days=12, image_size=16, snapshot_day=18)
+    # A metadata-only export spreads prompts as the paper's data does.
+    world = WorldConfig(
+        users=60, images=150, days=12, image_size=16, snapshot_day=18, **PAPER_SCALE_PROMPTS
+    )
     write_export(world, tmp_path / "late", None, metadata_only=True, overwrite=True, progress=False)
     cut = read_manifest(tmp_path / "early").exported_at
     for file, column in ((IMAGES_FILE, "published_at"), (REMIXES_FILE, "remixed_at")):

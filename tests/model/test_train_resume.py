@@ -8,7 +8,7 @@ import lightning as L
 import pytest
 import torch
 
-from social_reward.reward.trainer import LAST_CHECKPOINT, TrainingInterrupted
+from social_reward.reward.trainer import BEST_CHECKPOINT, LAST_CHECKPOINT, TrainingInterrupted
 from tests.model.conftest import EPOCHS, VARIANT, train, train_config
 
 
@@ -40,8 +40,10 @@ def test_interrupted_run_resumes_to_the_uninterrupted_weights(baseline, training
     finally:  # Lightning ignores SIGINT after a KeyboardInterrupt; give it back to pytest
         signal.signal(signal.SIGINT, handler)
 
-    (checkpoint,) = config.checkpoint_dir.rglob("*.ckpt")
-    assert checkpoint.name == LAST_CHECKPOINT
+    # The epoch checkpoint to resume from, and the best validation epoch's so far.
+    checkpoints = {path.name: path for path in config.checkpoint_dir.rglob("*.ckpt")}
+    assert set(checkpoints) == {LAST_CHECKPOINT, BEST_CHECKPOINT}
+    checkpoint = checkpoints[LAST_CHECKPOINT]
     assert checkpoint.parent.parent == config.checkpoint_dir / VARIANT
     assert not (config.variants[VARIANT].out_dir).exists()
     state = torch.load(checkpoint, weights_only=True)  # tensors and plain data only

@@ -221,7 +221,8 @@ class WorldConfig(_Frozen):
 # Accounts, of which about 1.5M appear in the export (the paper: 1.5M users).
 PAPER_SCALE_USERS = 1_720_000
 PAPER_SCALE_IMAGES = 1_700_000
-PAPER_SCALE_IMAGES_PER_PROMPT = 16.0  # 1.7M images over 104K prompts
+# The paper's prompt spread: 1.7M images over 104K prompts, popularity as skewed as Zipf 1.
+PAPER_SCALE_PROMPTS = {"images_per_prompt": 16.0, "prompt_zipf_exponent": 1.0}
 
 
 # A drifted community (`social-reward simulate --drifted`): what a platform changes without

@@ -1,11 +1,7 @@
 import numpy as np
 
 from social_reward.data.duck import connect
-from social_reward.simulate.config import (
-    PAPER_SCALE_IMAGES,
-    PAPER_SCALE_IMAGES_PER_PROMPT,
-    WorldConfig,
-)
+from social_reward.simulate.config import PAPER_SCALE_IMAGES, PAPER_SCALE_PROMPTS, WorldConfig
 from social_reward.simulate.world import (
     SURFACE_VARIANTS,
     build_prompts,
@@ -37,7 +33,7 @@ def test_prompt_pool_is_unique_popularity_ranked_and_paper_sized():
     assert len(set(prompts.texts)) == prompts.count == 400
     assert np.all(np.diff(prompts.popularity) <= 0)
     assert np.isclose(prompts.popularity.sum(), 1.0)
-    paper = WorldConfig(images=PAPER_SCALE_IMAGES, images_per_prompt=PAPER_SCALE_IMAGES_PER_PROMPT)
+    paper = WorldConfig(images=PAPER_SCALE_IMAGES, **PAPER_SCALE_PROMPTS)
     assert 100_000 <= paper.prompt_pool_size <= paper.vocabulary.prompt_space
 
 
