@@ -9,11 +9,13 @@ can reach the network. Nothing is loaded with unrestricted pickle.
 from __future__ import annotations
 
 import json
+import logging
 from importlib.resources import files
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from social_reward.errors import SocialRewardError
 from social_reward.reward.unlock_modes import ALL_BLOCKS, UNLOCK_MODES
@@ -23,6 +25,11 @@ DEFAULT_BACKBONE = "social-reward-tiny"
 WEIGHTS_FILE = "open_clip_model.safetensors"
 CONFIG_FILE = "open_clip_config.json"
 RECORD_FILE = "pretraining.json"  # how weights were pretrained, where their folder says so
+# Tables stored by their non-zero rows: safetensors metadata under SPARSE_ROWS_METADATA maps
+# each such tensor to its full number of rows, and `<name>ROW_INDEX_SUFFIX` holds the rows
+# kept. The generic backbone's token table is 99.8% zero rows (tokens its corpus never used).
+SPARSE_ROWS_METADATA = "sparse_rows"
+ROW_INDEX_SUFFIX = ".row_index"
 # Weight files open_clip writes or hubs publish, in the order a folder is searched.
 WEIGHT_FILE_NAMES = (WEIGHTS_FILE, "open_clip_pytorch_model.bin", "model.safetensors")
 
@@ -65,11 +72,42 @@ def build_backbone(name: str = DEFAULT_BACKBONE, pretrained: str | Path | None =
             f"model.backbone {name!r} is not an open_clip architecture; "
             f"e.g. {DEFAULT_BACKBONE}, ViT-B-32, ViT-L-14, ViT-H-14"
         )
+    weights = resolve_weights(pretrained)
     try:
-        return open_clip.create_model(name, pretrained=resolve_weights(pretrained))
+        if weights and _sparse_rows(weights):
+            # Built bare, then loaded here: open_clip's "initialized randomly" warning would
+            # be wrong, so it is silenced for this one call.
+            logging.disable(logging.WARNING)
+            try:
+                model = open_clip.create_model(name)
+            finally:
+                logging.disable(logging.NOTSET)
+            model.load_state_dict(_dense_state(weights))
+            return model
+        return open_clip.create_model(name, pretrained=weights)
     # open_clip signals weights of another architecture by RuntimeError or AssertionError.
     except (RuntimeError, AssertionError, KeyError) as error:
         raise BackboneError(f"{pretrained}: weights do not fit {name}: {error}") from error
+
+
+def _sparse_rows(weights: str) -> dict[str, int]:
+    """The tensors a safetensors file stores by their non-zero rows, with their full rows."""
+    if not weights.endswith(".safetensors") or not Path(weights).is_file():
+        return {}
+    with safe_open(weights, framework="pt") as handle:
+        metadata = handle.metadata() or {}
+    return json.loads(metadata.get(SPARSE_ROWS_METADATA, "{}"))
+
+
+def _dense_state(weights: str) -> dict[str, torch.Tensor]:
+    """The state dict of a file with sparse-row tables, every table back to its full rows."""
+    state = load_file(weights)
+    for key, rows in _sparse_rows(weights).items():
+        kept = state.pop(key + ROW_INDEX_SUFFIX)
+        values = state[key]
+        state[key] = values.new_zeros((rows, *values.shape[1:]))
+        state[key][kept] = values
+    return state
 
 
 def tokenizer_for(name: str = DEFAULT_BACKBONE):
@@ -81,11 +119,16 @@ def tokenizer_for(name: str = DEFAULT_BACKBONE):
 
 
 def save_backbone(
-    model: torch.nn.Module, name: str, folder: Path, dtype: torch.dtype | None = None
+    model: torch.nn.Module,
+    name: str,
+    folder: Path,
+    dtype: torch.dtype | None = None,
+    sparse_rows: tuple[str, ...] = (),
 ) -> Path:
     """Weights as safetensors and the architecture's name, in a folder build_backbone reads.
     `dtype` stores floating weights smaller (float16 halves a shipped file); loading casts
-    them back to the model's."""
+    them back to the model's. The tables named in `sparse_rows` keep only their non-zero
+    rows; loading restores the zero ones."""
     folder.mkdir(parents=True, exist_ok=True)
     state = {
         key: (value.to(dtype) if dtype and value.is_floating_point() else value)
@@ -93,7 +136,14 @@ def save_backbone(
         .contiguous()
         for key, value in model.state_dict().items()
     }
-    save_file(state, folder / WEIGHTS_FILE)
+    full_rows = {}
+    for key in sparse_rows:
+        kept = state[key].flatten(1).any(dim=1).nonzero().squeeze(1)
+        full_rows[key] = state[key].shape[0]
+        state[key] = state[key][kept].contiguous()
+        state[key + ROW_INDEX_SUFFIX] = kept
+    metadata = {SPARSE_ROWS_METADATA: json.dumps(full_rows)} if full_rows else None
+    save_file(state, folder / WEIGHTS_FILE, metadata=metadata)
     (folder / CONFIG_FILE).write_text(json.dumps({"backbone": name}, indent=2) + "\n")
     return folder
 

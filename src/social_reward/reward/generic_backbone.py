@@ -4,8 +4,9 @@ checkpoint, as the paper starts from a CLIP pretrained on web data.
 
     social-reward generic-backbone --out backbones/social-reward-tiny-generic
 
-writes the weights (float16 safetensors, as `save_backbone` writes them), the architecture's
-name and `pretraining.json` (the configuration and the loss per epoch). Same options, same
+writes the weights (float16 safetensors, the token table by its non-zero rows, as
+`save_backbone` writes them: about 5 MB), the architecture's name and `pretraining.json`
+(the configuration and the loss per epoch). Same options, same
 weights on the same machine.
 """
 
@@ -31,6 +32,8 @@ from social_reward.reward.contrastive_config import ContrastiveConfig
 from social_reward.reward.contrastive_trainer import fit_contrastive
 from social_reward.simulate.corpus import CorpusConfig, write_corpus
 
+TOKEN_TABLE = "token_embedding.weight"  # stored by its non-zero rows (zero_unseen_tokens)
+
 
 class GenericBackboneConfig(ContrastiveConfig):
     """The shipped generic backbone's recipe: architecture, corpus and contrastive training."""
@@ -43,7 +46,7 @@ class GenericBackboneConfig(ContrastiveConfig):
 @torch.no_grad()
 def zero_unseen_tokens(backbone: torch.nn.Module, name: str, captions: list[str]) -> int:
     """Zero the token embeddings no caption used: they never trained (random, meaningless),
-    a word the corpus never had then adds nothing, and the shipped file compresses."""
+    a word the corpus never had then adds nothing, and the shipped file keeps only the rest."""
     seen = torch.unique(tokenizer_for(name)(sorted(set(captions))))
     unseen = torch.ones(backbone.token_embedding.num_embeddings, dtype=torch.bool)
     unseen[seen] = False
@@ -66,7 +69,9 @@ def pretrain_generic(
         backbone = build_backbone(config.backbone)
         history = fit_contrastive(backbone, config.backbone, images, config, progress)
     unseen = zero_unseen_tokens(backbone, config.backbone, list(images["prompt"]))
-    save_backbone(backbone, config.backbone, out_dir, dtype=torch.float16)
+    save_backbone(
+        backbone, config.backbone, out_dir, dtype=torch.float16, sparse_rows=(TOKEN_TABLE,)
+    )
     record = {
         "backbone": config.backbone,
         "config": config.model_dump(mode="json"),

@@ -3,12 +3,18 @@ unlock modes that really freeze what they do not train."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from social_reward.reward.backbone import (
     DEFAULT_BACKBONE,
+    ROW_INDEX_SUFFIX,
+    SPARSE_ROWS_METADATA,
     UNLOCK_MODES,
+    WEIGHTS_FILE,
     BackboneError,
     build_backbone,
     load_saved_backbone,
@@ -50,6 +56,30 @@ def test_saved_weights_load_back_through_the_pretrained_path(backbone, tmp_path)
     # The same file given directly as `pretrained`, as params.yaml would.
     direct = build_backbone(DEFAULT_BACKBONE, folder / "open_clip_model.safetensors")
     assert torch.equal(direct.logit_scale, backbone.logit_scale)
+
+
+def test_a_table_saved_by_its_non_zero_rows_loads_back_whole(backbone, tmp_path):
+    table = "token_embedding.weight"
+    sparse = build_backbone(DEFAULT_BACKBONE)
+    sparse.load_state_dict(backbone.state_dict())
+    with torch.no_grad():
+        sparse.token_embedding.weight[100:] = 0.0
+    dense_file = save_backbone(sparse, DEFAULT_BACKBONE, tmp_path / "dense") / WEIGHTS_FILE
+    folder = save_backbone(sparse, DEFAULT_BACKBONE, tmp_path / "sparse", sparse_rows=(table,))
+    stored = load_file(folder / WEIGHTS_FILE)
+    assert stored[table].shape[0] == 100
+    assert torch.equal(stored[table + ROW_INDEX_SUFFIX], torch.arange(100))
+    assert (folder / WEIGHTS_FILE).stat().st_size < dense_file.stat().st_size / 2
+    loaded, _ = load_saved_backbone(folder)
+    for key, value in sparse.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+
+    # A file that names a sparse table but lost its row index is refused, not half-loaded.
+    del stored[table + ROW_INDEX_SUFFIX]
+    metadata = {SPARSE_ROWS_METADATA: json.dumps({table: 49408})}
+    save_file(stored, folder / WEIGHTS_FILE, metadata=metadata)
+    with pytest.raises(BackboneError, match="weights do not fit social-reward-tiny"):
+        load_saved_backbone(folder)
 
 
 def test_loading_errors_name_the_file_and_the_rule(tmp_path):

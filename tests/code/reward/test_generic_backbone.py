@@ -8,9 +8,15 @@ import os
 import torch
 from safetensors.torch import load_file
 
-from social_reward.reward.backbone import WEIGHTS_FILE, build_backbone, tokenizer_for
+from social_reward.reward.backbone import (
+    ROW_INDEX_SUFFIX,
+    WEIGHTS_FILE,
+    build_backbone,
+    tokenizer_for,
+)
 from social_reward.reward.generic_backbone import (
     RECORD_FILE,
+    TOKEN_TABLE,
     GenericBackboneConfig,
     pretrain_generic,
 )
@@ -33,8 +39,13 @@ def test_a_pretrained_generic_backbone_loads_through_model_pretrained(tmp_path):
     assert json.loads((tmp_path / "generic" / RECORD_FILE).read_text()) == record
     assert len(record["loss_per_epoch"]) == 1
 
+    # The token table is stored by its non-zero rows; loading restores the zero ones.
+    kept = weights.pop(TOKEN_TABLE + ROW_INDEX_SUFFIX)
     loaded = build_backbone("social-reward-tiny", tmp_path / "generic")
     state = loaded.state_dict()
+    rows = state[TOKEN_TABLE].shape[0]
+    assert weights[TOKEN_TABLE].shape[0] == len(kept) == rows - record["token_embeddings_zeroed"]
+    assert torch.equal(state[TOKEN_TABLE][kept], weights.pop(TOKEN_TABLE).float())
     for key, value in weights.items():
         assert torch.equal(state[key], value.to(state[key].dtype)), key
     # Tokens no caption used are zeroed; the captions' own are not.
