@@ -65,24 +65,33 @@ def single_thread() -> Iterator[None]:
 
 
 @pytest.fixture(scope="package")
-def training_inputs(small_export, tmp_path_factory) -> TrainingInputs:
-    """The pairs stage on the CI-size export, and a randomly initialised backbone."""
-    from social_reward.reward.backbone import build_backbone, save_backbone
+def stage_pairs(small_export, tmp_path_factory) -> Path:
+    """The pairs stage's output folder on the CI-size export (validated first)."""
     from social_reward.stages.pairs import run as run_pairs
 
-    root = tmp_path_factory.mktemp("training-inputs")
+    root = tmp_path_factory.mktemp("stage-pairs")
     validate_into(small_export.export_dir, root)
-    pairs = root / "pairs"
     run_pairs(
         stage_config(
             "pairs",
             validated_dir=root / "validated",
             truth=small_export.truth,
-            out_dir=pairs,
+            out_dir=root / "pairs",
             metrics=root / "pairs.json",
             threads=1,
         )
     )
+    return root / "pairs"
+
+
+@pytest.fixture(scope="package")
+def training_inputs(stage_pairs, tmp_path_factory) -> TrainingInputs:
+    """The pairs stage on the CI-size export (a share of its training pairs), and a randomly
+    initialised backbone."""
+    from social_reward.reward.backbone import build_backbone, save_backbone
+
+    root = tmp_path_factory.mktemp("training-inputs")
+    pairs = stage_pairs
     small = root / "small-pairs"
     small.mkdir()
     pd.read_parquet(pairs / "train.parquet").head(TRAIN_PAIRS).to_parquet(

@@ -7,24 +7,12 @@ import json
 from social_reward.artifacts import TEST_SPLIT, read_image_splits
 from social_reward.config.model import ModelConfig
 from social_reward.reward.backbone import RECORD_FILE, load_saved_backbone
-from social_reward.stages.pairs import run as run_pairs
 from social_reward.stages.pretrain import run as run_pretrain
-from tests.conftest import stage_config, validate_into
+from tests.conftest import stage_config
 
 
-def test_pretraining_on_the_export_leaves_the_test_prompts_out(small_export, tmp_path):
-    validate_into(small_export.export_dir, tmp_path)
-    pairs = tmp_path / "pairs"
-    run_pairs(
-        stage_config(
-            "pairs",
-            validated_dir=tmp_path / "validated",
-            truth=small_export.truth,
-            out_dir=pairs,
-            metrics=tmp_path / "pairs.json",
-            threads=1,
-        )
-    )
+def test_pretraining_on_the_export_leaves_the_test_prompts_out(stage_pairs, tmp_path):
+    pairs = stage_pairs
     config = stage_config(
         "pretrain",
         pairs_dir=pairs,
