@@ -211,13 +211,24 @@ def duckdb_hash(keys: pd.DataFrame, expression: str, seed: int) -> np.ndarray:
 
 
 def candidates_pandas(features: pd.DataFrame, config: PairsConfig) -> pd.DataFrame:
-    """sql/pair_candidates_debiased.sql: per higher image and reach bucket (two grids), the k
-    lower images nearest in time on either side; within the window and the caliper; the k
-    nearest of those."""
+    """sql/pair_candidates_debiased.sql: per drawn higher image and reach bucket (two grids),
+    the k lower images nearest in time on either side; within the window and the caliper; the
+    k nearest of those."""
+    # At most max_pairs_per_prompt higher images per prompt, drawn by the SQL's hash.
+    higher = features.loc[
+        features["collective_remixes"] >= config.min_collective_remixes, ["prompt_key", "image_key"]
+    ].copy()
+    higher["draw"] = duckdb_hash(
+        higher[["image_key"]], "hash($seed, 'higher', image_key)", config.seed
+    )
+    higher = higher.sort_values(["prompt_key", "draw", "image_key"])
+    drawn = higher.loc[higher.groupby("prompt_key").cumcount() < config.max_pairs_per_prompt]
     # NULL keys join nothing in SQL (pandas would match NaN with NaN).
     eligible = features.dropna(subset=["followers", "is_influencer"])
     remixes = eligible["collective_remixes"]
-    is_positive = remixes >= config.min_collective_remixes
+    is_positive = (remixes >= config.min_collective_remixes) & eligible["image_key"].isin(
+        drawn["image_key"]
+    )
     is_negative = (
         (remixes <= config.max_lower_remixes)
         & (eligible["exposure_days"] >= config.min_exposure_days)

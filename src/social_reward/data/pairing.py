@@ -90,6 +90,8 @@ def candidate_parameters(config: PairsConfig, mode: str) -> dict:
         "reach_caliper": config.reach_caliper,
         "match_generator": config.match_generator,
         "max_pairs_per_image": config.max_pairs_per_image,
+        "max_pairs_per_prompt": config.max_pairs_per_prompt,
+        "seed": config.seed,
     }
 
 

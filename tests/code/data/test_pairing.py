@@ -214,6 +214,25 @@ def test_a_prompt_is_capped(tmp_path):
     assert len(pairs) == 7
 
 
+def test_a_popular_prompt_matches_only_as_many_higher_images_as_its_cap(tmp_path):
+    # Pairs beyond the prompt's cap would be drawn away: their higher images are not matched.
+    images = [image(f"pos{n}", published=10.0 + n / 10) for n in range(6)]
+    images += [image(f"neg{n}", published=10.0 + n / 10) for n in range(6)]
+    remixes = [row for n in range(6) for row in remixed_by(f"pos{n}", "r1", "r2")]
+    folder = write_validated_export(tmp_path / "validated", images, remixes)
+    connection, _ = open_export(folder)
+    matched = []
+    for cap in (3, 3, 100):
+        build_pairs(
+            connection, PairsConfig(validated_dir=folder, max_pairs_per_prompt=cap), "debiased"
+        )
+        matched.append(
+            connection.execute("SELECT DISTINCT pos_key FROM candidates ORDER BY 1").fetchall()
+        )
+    assert len(matched[0]) == 3 and matched[1] == matched[0]  # a hash draw: the same again
+    assert len(matched[2]) == 6
+
+
 def test_no_possible_pair_is_a_clear_error(tmp_path):
     folder = write_validated_export(tmp_path / "validated", [image("pos"), image("neg")], [])
     config = PairsConfig(

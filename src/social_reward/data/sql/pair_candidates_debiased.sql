@@ -17,7 +17,11 @@
 -- blocks add the lower image's remix count (a higher image joins the blocks of each count
 -- it clearly beats) and reach buckets: a caliper is not a block, so the buckets are twice
 -- the caliper wide, on two grids offset by half a bucket, and any two images within the
--- caliper share a bucket of one grid.
+-- caliper share a bucket of one grid. A block is keyed by one hash (with the prompt and the
+-- count beside it: fewer join keys); the matched pairs recheck what the hash stands for, so
+-- a collision (about 1e-15 per prompt) could only drop a pair, never make a wrong one.
+-- A prompt matches at most $max_pairs_per_prompt higher images (drawn by hash): the sample
+-- keeps no more pairs per prompt, and popular prompts would otherwise cost most of the work.
 WITH eligible AS (
     SELECT
         image_key,
@@ -35,11 +39,24 @@ WITH eligible AS (
     WHERE collective_remixes >= $min_collective_remixes
        OR (collective_remixes <= $max_lower_remixes AND exposure_days >= $min_exposure_days)
 ),
+drawn_positives AS (
+    SELECT image_key
+    FROM eligible
+    WHERE is_positive
+    QUALIFY row_number() OVER (
+        PARTITION BY prompt_key ORDER BY hash($seed, 'higher', image_key), image_key
+    ) <= $max_pairs_per_prompt
+),
 gridded AS (
     SELECT
         e.*,
         g.grid,
-        floor(e.reach / (2 * $reach_caliper) + g.grid / 2)::INTEGER AS reach_bucket
+        hash(
+            g.grid,
+            floor(e.reach / (2 * $reach_caliper) + g.grid / 2)::INTEGER,
+            e.is_influencer,
+            e.generator_key
+        ) AS block
     FROM eligible AS e
     CROSS JOIN (VALUES (0), (1)) AS g(grid)
 ),
@@ -49,6 +66,7 @@ positives AS (
     FROM gridded AS g
     CROSS JOIN range(0, $max_lower_remixes + 1) AS c(lower_remixes)
     WHERE g.is_positive
+      AND g.image_key IN (SELECT image_key FROM drawn_positives)
       AND g.remixes >= $count_ratio * c.lower_remixes + $min_collective_remixes
 ),
 negatives AS (
@@ -56,51 +74,51 @@ negatives AS (
         *,
         remixes AS lower_remixes,
         row_number() OVER (
-            PARTITION BY
-                grid, prompt_key, reach_bucket, is_influencer, generator_key, lower_remixes
+            PARTITION BY block, prompt_key, lower_remixes
             ORDER BY published_day, image_key
         ) AS neg_rank,
         -- The same order with ties in time taken by descending key: walking back from a
         -- higher image then meets tied lower ones lowest key first, as the final ranking
         -- wants.
         row_number() OVER (
-            PARTITION BY
-                grid, prompt_key, reach_bucket, is_influencer, generator_key, lower_remixes
+            PARTITION BY block, prompt_key, lower_remixes
             ORDER BY published_day, image_key DESC
-        ) AS neg_rank_before
+        ) AS neg_rank_before,
+        -- Ranks past the block's ends hold no image: not looked up.
+        count(*) OVER (PARTITION BY block, prompt_key, lower_remixes) AS block_negatives
     FROM gridded
     WHERE is_negative
 ),
 negative_days AS (
     -- One row per block and moment, so that the ASOF match is unique when times tie.
     SELECT
-        grid, prompt_key, reach_bucket, is_influencer, generator_key, lower_remixes,
-        published_day, max(neg_rank) AS neg_rank
+        block, prompt_key, lower_remixes,
+        published_day, max(neg_rank) AS neg_rank, any_value(block_negatives) AS block_negatives
     FROM negatives
-    GROUP BY ALL
+    GROUP BY block, prompt_key, lower_remixes, published_day
 ),
 anchored AS (
     -- Each higher image, and the rank of the last lower image of its block published before it.
-    SELECT p.*, coalesce(n.neg_rank, 0) AS anchor
+    SELECT
+        p.*,
+        coalesce(n.neg_rank, 0) AS anchor,
+        coalesce(n.block_negatives, $max_pairs_per_image) AS block_negatives
     FROM positives AS p
     ASOF LEFT JOIN negative_days AS n
-      ON p.grid = n.grid
+      ON p.block = n.block
      AND p.lower_remixes = n.lower_remixes
      AND p.prompt_key = n.prompt_key
-     AND p.reach_bucket = n.reach_bucket
-     AND p.is_influencer = n.is_influencer
-     AND p.generator_key = n.generator_key
      AND p.published_day >= n.published_day
 ),
 ranked AS (
     -- Each lower image twice: ranked for the side after a higher one, and for the side before.
     SELECT
-        grid, prompt_key, reach_bucket, is_influencer, generator_key, lower_remixes,
+        block, prompt_key, lower_remixes, is_influencer, generator_key,
         image_key, reach, published_day, neg_rank AS side_rank, false AS before
     FROM negatives
     UNION ALL
     SELECT
-        grid, prompt_key, reach_bucket, is_influencer, generator_key, lower_remixes,
+        block, prompt_key, lower_remixes, is_influencer, generator_key,
         image_key, reach, published_day, neg_rank_before, true
     FROM negatives
 ),
@@ -109,6 +127,7 @@ around AS (
     SELECT a.*, a.anchor + o.step AS neg_rank, o.step <= 0 AS before
     FROM anchored AS a
     CROSS JOIN range(1 - $max_pairs_per_image, $max_pairs_per_image + 1) AS o(step)
+    WHERE a.anchor + o.step BETWEEN 1 AND a.block_negatives
 ),
 matched AS (
     -- A pair within the caliper can sit in a bucket of both grids: kept once.
@@ -119,16 +138,15 @@ matched AS (
         abs(a.published_day - n.published_day) AS gap_days
     FROM around AS a
     JOIN ranked AS n
-      ON n.grid = a.grid
+      ON n.block = a.block
      AND n.lower_remixes = a.lower_remixes
      AND n.prompt_key = a.prompt_key
-     AND n.reach_bucket = a.reach_bucket
-     AND n.is_influencer = a.is_influencer
-     AND n.generator_key = a.generator_key
      AND n.before = a.before
      AND n.side_rank = a.neg_rank
     WHERE abs(a.published_day - n.published_day) <= $max_publication_gap_days
       AND abs(a.reach - n.reach) <= $reach_caliper
+      AND n.is_influencer = a.is_influencer
+      AND n.generator_key = a.generator_key
 )
 SELECT prompt_key, pos_key, neg_key
 FROM matched
