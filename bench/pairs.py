@@ -212,8 +212,8 @@ def duckdb_hash(keys: pd.DataFrame, expression: str, seed: int) -> np.ndarray:
 
 def candidates_pandas(features: pd.DataFrame, config: PairsConfig) -> pd.DataFrame:
     """sql/pair_candidates_debiased.sql: per drawn higher image and reach bucket (two grids),
-    the k lower images nearest in time on either side; within the window and the caliper; the
-    k nearest of those."""
+    the k lower images nearest in time on either side; within the window and the reach gap;
+    the k nearest of those; balanced by direction of reach beyond the caliper."""
     # At most max_pairs_per_prompt higher images per prompt, drawn by the SQL's hash.
     higher = features.loc[
         features["collective_remixes"] >= config.min_collective_remixes, ["prompt_key", "image_key"]
@@ -238,14 +238,18 @@ def candidates_pandas(features: pd.DataFrame, config: PairsConfig) -> pd.DataFra
         {
             "prompt_key": eligible["prompt_key"],
             "reach": np.log2(1 + eligible["followers"]),
-            "is_influencer": eligible["is_influencer"].astype(bool),
+            "is_influencer": eligible["is_influencer"].astype(bool)
+            if config.match_influencer
+            else False,
+            "influencer": eligible["is_influencer"].astype(bool),
             "generator_key": eligible["generator"] if config.match_generator else "",
+            "generator": eligible["generator"],
             "key": eligible["image_key"],
             "day": eligible["published_day"],
             "remixes": remixes,
         }
     )
-    width = 2 * config.reach_caliper
+    width = 2 * config.max_reach_gap
     gridded = pd.concat(
         [
             base.assign(grid=grid, reach_bucket=np.floor(base["reach"] / width + grid / 2))
@@ -269,8 +273,24 @@ def candidates_pandas(features: pd.DataFrame, config: PairsConfig) -> pd.DataFra
     negatives = gridded[in_grid_negative].assign(lower_remixes=gridded["remixes"])
     negatives = negatives.drop(columns="remixes")
     block = ["grid", *BLOCK, "lower_remixes"]
-    positives = positives.rename(columns={"key": "pos_key", "day": "pos_day", "reach": "pos_reach"})
-    negatives = negatives.rename(columns={"key": "neg_key", "day": "neg_day", "reach": "neg_reach"})
+    positives = positives.rename(
+        columns={
+            "key": "pos_key",
+            "day": "pos_day",
+            "reach": "pos_reach",
+            "generator": "pos_gen",
+            "influencer": "pos_infl",
+        }
+    )
+    negatives = negatives.rename(
+        columns={
+            "key": "neg_key",
+            "day": "neg_day",
+            "reach": "neg_reach",
+            "generator": "neg_gen",
+            "influencer": "neg_infl",
+        }
+    )
     positives = positives.drop(columns="remixes")
 
     # Blocks dealt into chunks of about MERGE_ROWS higher x lower rows: one merge of
@@ -291,15 +311,84 @@ def candidates_pandas(features: pd.DataFrame, config: PairsConfig) -> pd.DataFra
         pairs = pairs.sort_values(["pos_key", "grid", "lower_remixes", "before", "gap", "neg_key"])
         side = ["pos_key", "grid", "lower_remixes", "before"]
         pairs = pairs[pairs.groupby(side).cumcount() < k]
+        pairs["reach_gap"] = pairs["pos_reach"] - pairs["neg_reach"]
         pairs = pairs[
             (pairs["gap"] <= config.max_publication_gap_days)
-            & ((pairs["pos_reach"] - pairs["neg_reach"]).abs() <= config.reach_caliper)
+            & (pairs["reach_gap"].abs() <= config.max_reach_gap)
         ]
-        parts.append(pairs[["prompt_key", "pos_key", "neg_key", "gap"]])
+        parts.append(
+            pairs[
+                [
+                    *["prompt_key", "pos_key", "neg_key", "gap", "reach_gap"],
+                    *["pos_gen", "neg_gen", "pos_infl", "neg_infl"],
+                ]
+            ]
+        )
     pairs = pd.concat(parts, ignore_index=True).drop_duplicates(["pos_key", "neg_key"])
     pairs = pairs.sort_values(["pos_key", "gap", "neg_key"])
     pairs = pairs[pairs.groupby("pos_key").cumcount() < k]
-    return pairs[["prompt_key", "pos_key", "neg_key"]].reset_index(drop=True)
+    pairs = balance_influencers(balance_generators(balance_reach(pairs, config), config), config)
+    return pairs[["prompt_key", "pos_key", "neg_key"]]
+
+
+def balance_reach(pairs: pd.DataFrame, config: PairsConfig) -> pd.DataFrame:
+    """Beyond the caliper, as many pairs per band of reach difference whose higher image's
+    creator has more reach as fewer (hash-drawn)."""
+    pairs = pairs.assign(
+        band=np.maximum(np.ceil(pairs["reach_gap"].abs() / config.reach_caliper) - 1, 0),
+        direction=np.sign(pairs["reach_gap"]),
+        draw=duckdb_hash(
+            pairs[["pos_key", "neg_key"]], "hash($seed, 'reach', pos_key, neg_key)", config.seed
+        ),
+    )
+    pairs = pairs.sort_values(["band", "direction", "draw", "pos_key", "neg_key"])
+    rank = pairs.groupby(["band", "direction"]).cumcount() + 1
+    per_band = pairs.groupby("band")["direction"]
+    per_direction = np.minimum(
+        per_band.transform(lambda d: (d > 0).sum()), per_band.transform(lambda d: (d < 0).sum())
+    )
+    keep = (pairs["band"] == 0) | (pairs["direction"] == 0) | (rank <= per_direction)
+    return pairs[keep].reset_index(drop=True)
+
+
+def balance_generators(pairs: pd.DataFrame, config: PairsConfig) -> pd.DataFrame:
+    """Pairs across two generators: as many won by each (hash-drawn)."""
+    first = np.minimum(pairs["pos_gen"], pairs["neg_gen"])
+    second = np.maximum(pairs["pos_gen"], pairs["neg_gen"])
+    pairs = pairs.assign(
+        first=first,
+        second=second,
+        draw=duckdb_hash(
+            pairs[["pos_key", "neg_key"]], "hash($seed, 'generator', pos_key, neg_key)", config.seed
+        ),
+    )
+    pairs = pairs.sort_values(["first", "second", "pos_gen", "draw", "pos_key", "neg_key"])
+    rank = pairs.groupby(["first", "second", "pos_gen"]).cumcount() + 1
+    won_by_first = pairs["pos_gen"] == pairs["first"]
+    crossed = pairs["first"] != pairs["second"]
+    per_couple = pairs.assign(a=won_by_first & crossed, b=~won_by_first & crossed).groupby(
+        ["first", "second"]
+    )
+    per_direction = np.minimum(per_couple["a"].transform("sum"), per_couple["b"].transform("sum"))
+    return pairs[~crossed | (rank <= per_direction)].reset_index(drop=True)
+
+
+def balance_influencers(pairs: pd.DataFrame, config: PairsConfig) -> pd.DataFrame:
+    """Pairs of an influencer's image and another's: as many won by each side (hash-drawn)."""
+    crossed = pairs["pos_infl"] != pairs["neg_infl"]
+    pairs = pairs.assign(
+        crossed=crossed,
+        draw=duckdb_hash(
+            pairs[["pos_key", "neg_key"]],
+            "hash($seed, 'influencer', pos_key, neg_key)",
+            config.seed,
+        ),
+    )
+    pairs = pairs.sort_values(["crossed", "pos_infl", "draw", "pos_key", "neg_key"])
+    rank = pairs.groupby(["crossed", "pos_infl"]).cumcount() + 1
+    won_by_influencer = (pairs["crossed"] & pairs["pos_infl"]).sum()
+    per_direction = min(won_by_influencer, (pairs["crossed"] & ~pairs["pos_infl"]).sum())
+    return pairs[~pairs["crossed"] | (rank <= per_direction)].reset_index(drop=True)
 
 
 def sample_pandas(

@@ -49,13 +49,30 @@ class PairsConfig(Section):
     max_lower_remixes: int = Field(4, ge=0)  # the lower image: at most this many, 0 = never
     min_exposure_days: float = Field(7.0, ge=0.0)  # it had this long to be remixed ...
     min_impressions: int = Field(100, ge=0)  # ... and was shown this often, where logged
-    max_publication_gap_days: float = Field(10.0, gt=0.0)
-    # Creators' reach within this of each other, in log2(1 + followers): 1.0 = a factor 2.
+    max_publication_gap_days: float = Field(30.0, gt=0.0)
+    # Creators' reach, log2(1 + followers) (1.0 = a factor 2): pairs within reach_caliper
+    # of each other are kept as they are; pairs up to max_reach_gap apart are kept in
+    # balanced numbers, as many whose higher image's creator has more reach as fewer, within
+    # bands reach_caliper wide: the reward cannot learn reach from them.
     reach_caliper: float = Field(0.75, gt=0.0)
-    match_generator: bool = True
+    max_reach_gap: float = Field(4.0, gt=0.0)
+    # True: both images from the same generator (by creators of the same influencer flag).
+    # False: pairs across them too, kept as many won by each side: a generator's look (an
+    # influencer's signature) then says nothing about appeal.
+    match_generator: bool = False
+    match_influencer: bool = False
     max_pairs_per_image: int = Field(10, gt=0)
     max_pairs_per_prompt: int = Field(200, gt=0)
     splits: SplitShares = SplitShares()
     seed: int = 0  # hash-based draws: sampling and splits
     threads: int | None = Field(None, gt=0)  # DuckDB threads (default: all cores)
     memory_limit: str = "3GB"  # DuckDB spills to disk beyond this
+
+    @model_validator(mode="after")
+    def _gap_covers_the_caliper(self) -> PairsConfig:
+        if self.max_reach_gap < self.reach_caliper:
+            raise ValueError(
+                f"max_reach_gap ({self.max_reach_gap}) must be at least reach_caliper "
+                f"({self.reach_caliper}): pairs within the caliper are always kept"
+            )
+        return self

@@ -88,7 +88,9 @@ def candidate_parameters(config: PairsConfig, mode: str) -> dict:
         "min_impressions": config.min_impressions,
         "max_publication_gap_days": config.max_publication_gap_days,
         "reach_caliper": config.reach_caliper,
+        "max_reach_gap": config.max_reach_gap,
         "match_generator": config.match_generator,
+        "match_influencer": config.match_influencer,
         "max_pairs_per_image": config.max_pairs_per_image,
         "max_pairs_per_prompt": config.max_pairs_per_prompt,
         "seed": config.seed,
@@ -169,7 +171,8 @@ def _no_pairs_message(
         + (
             f", at least {config.count_ratio:g} x the lower's remixes + "
             f"{config.min_collective_remixes}, reach within {config.reach_caliper:g} in "
-            "log2(1 + followers), influencer flag, generator and a "
+            f"log2(1 + followers) (up to {config.max_reach_gap:g} in numbers balanced by "
+            "which creator has more), influencer flag, generator and a "
             f"{config.max_publication_gap_days}-day window"
             if config.mode == "debiased"
             else ""

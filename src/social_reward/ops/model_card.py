@@ -176,10 +176,21 @@ def model_card(
         f"Mode `{pairs.mode}`. A positive is an image remixed by at least "
         f"{pairs.min_collective_remixes} distinct members other than its creator; a negative "
         f"had no such remix after {pairs.min_exposure_days:g} days and "
-        f"{pairs.min_impressions} impressions. Both images share a prompt, were published "
-        f"within {pairs.max_publication_gap_days:g} days of each other, by creators whose "
-        f"reach, log2(1 + followers), is within {pairs.reach_caliper:g} of each other"
-        + (", with the same generator" if pairs.match_generator else "")
+        f"{pairs.min_impressions} impressions. Both images share a prompt and were "
+        f"published within {pairs.max_publication_gap_days:g} days of each other. Their "
+        "creators' reach, log2(1 + followers), is within "
+        f"{pairs.reach_caliper:g} of each other, or up to {pairs.max_reach_gap:g} apart in "
+        "pairs kept as many each way (the creator with more reach won as often as lost)"
+        + (
+            "; both images come from the same generator"
+            if pairs.match_generator
+            else "; pairs across generators are kept as many won by each generator"
+        )
+        + (
+            "; both creators share the influencer flag"
+            if pairs.match_influencer
+            else "; pairs of an influencer's image and another's are kept as many won by each"
+        )
         + f"; at most {pairs.max_pairs_per_image} pairs per image and "
         f"{pairs.max_pairs_per_prompt} per prompt.",
         "## Accuracy against the baselines",

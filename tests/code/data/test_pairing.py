@@ -129,10 +129,10 @@ def test_a_matched_pair_is_built_with_usable_paths(tmp_path):
     "negative, why",
     [
         (image("neg", creator="carol"), "creator's reach far beyond the caliper"),
-        (image("neg", creator="frank"), "creator's reach just beyond the caliper"),
-        (image("neg", creator="dave"), "creator is an influencer, the positive's is not"),
-        (image("neg", generator="g2"), "another generator"),
-        (image("neg", published=21.0), "published 11 days apart (window 10)"),
+        (image("neg", creator="frank"), "reach beyond the caliper, no pair the other way"),
+        (image("neg", creator="dave"), "an influencer's image, no pair the other way"),
+        (image("neg", generator="g2"), "another generator, no pair the other way"),
+        (image("neg", published=41.0), "published 31 days apart (window 30)"),
         (image("neg", published=55.0), "exposed 5 days only (minimum 7)"),
         (image("neg", impressions=20), "shown 20 times only (minimum 100)"),
         (image("neg", prompt="a blue moon on a sky background"), "another prompt"),
@@ -147,9 +147,35 @@ def test_unknown_impressions_do_not_exclude_a_negative(tmp_path):
     assert pairs == {("pos", "neg")}
 
 
-def test_the_generator_control_can_be_switched_off(tmp_path):
-    images = [image("pos"), image("neg", generator="g2")]
-    assert pairs_of(tmp_path, images, POSITIVE, match_generator=False) == {("pos", "neg")}
+def prompt_pair(name: str, higher: dict, lower: dict) -> list[dict]:
+    """A higher and a lower image alone on a prompt of their own, with the given options."""
+    prompt = f"a {name} star on a navy background"
+    return [
+        image(f"pos-{name}", prompt=prompt, **higher),
+        image(f"neg-{name}", prompt=prompt, **lower),
+    ]
+
+
+TWO_REMIXERS = [row for name in "abc" for row in remixed_by(f"pos-{name}", "r1", "r2")]
+
+
+@pytest.mark.parametrize(
+    "one, other, match",
+    [
+        ({"generator": "g1"}, {"generator": "g2"}, "match_generator"),
+        ({"creator": "alice"}, {"creator": "dave"}, "match_influencer"),  # dave: an influencer
+    ],
+)
+def test_pairs_across_a_confounder_are_kept_as_many_won_by_each_side(tmp_path, one, other, match):
+    one_each_way = prompt_pair("a", one, other) + prompt_pair("b", other, one)
+    expected = {("pos-a", "neg-a"), ("pos-b", "neg-b")}
+    assert pairs_of(tmp_path / "two", one_each_way, TWO_REMIXERS) == expected
+    # A second pair won by the same side has no counterpart: one of the two goes.
+    images = one_each_way + prompt_pair("c", one, other)
+    pairs = pairs_of(tmp_path / "three", images, TWO_REMIXERS)
+    assert ("pos-b", "neg-b") in pairs and len(pairs) == 2
+    # Matched instead: never across.
+    assert pairs_of(tmp_path / "match", one_each_way, TWO_REMIXERS, **{match: True}) == set()
 
 
 def test_captions_that_differ_in_case_space_and_full_stop_are_one_prompt(tmp_path):
@@ -163,6 +189,25 @@ def test_self_remixes_and_one_users_burst_are_not_collective_evidence(tmp_path):
     assert pairs_of(tmp_path, images, burst) == set()
     # Raw counts see six remixes: the naive ablation takes the burst as a preference.
     assert pairs_of(tmp_path / "naive", images, burst, mode="naive") == {("pos", "neg")}
+
+
+def test_pairs_beyond_the_caliper_are_kept_as_many_each_way(tmp_path):
+    # Frank's reach is 0.79 above alice's: beyond the caliper (0.75), within max_reach_gap.
+    alice, frank = {"creator": "alice"}, {"creator": "frank"}
+    one_each_way = prompt_pair("a", alice, frank) + prompt_pair("b", frank, alice)
+    expected = {("pos-a", "neg-a"), ("pos-b", "neg-b")}
+    assert pairs_of(tmp_path / "two", one_each_way, TWO_REMIXERS) == expected
+    # A second pair whose less-followed creator won has no counterpart: one of the two goes.
+    images = one_each_way + prompt_pair("c", alice, frank)
+    pairs = pairs_of(tmp_path / "three", images, TWO_REMIXERS)
+    assert ("pos-b", "neg-b") in pairs and len(pairs) == 2
+    # Beyond max_reach_gap nothing is kept.
+    assert pairs_of(tmp_path / "near", one_each_way, TWO_REMIXERS, max_reach_gap=0.75) == set()
+
+
+def test_the_reach_gap_must_cover_the_caliper():
+    with pytest.raises(ValueError, match=r"max_reach_gap .* must be at least reach_caliper"):
+        PairsConfig(reach_caliper=1.0, max_reach_gap=0.5)
 
 
 def test_reach_within_the_caliper_pairs_across_a_bucket_boundary(tmp_path):
