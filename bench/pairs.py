@@ -273,24 +273,8 @@ def candidates_pandas(features: pd.DataFrame, config: PairsConfig) -> pd.DataFra
     negatives = gridded[in_grid_negative].assign(lower_remixes=gridded["remixes"])
     negatives = negatives.drop(columns="remixes")
     block = ["grid", *BLOCK, "lower_remixes"]
-    positives = positives.rename(
-        columns={
-            "key": "pos_key",
-            "day": "pos_day",
-            "reach": "pos_reach",
-            "generator": "pos_gen",
-            "influencer": "pos_infl",
-        }
-    )
-    negatives = negatives.rename(
-        columns={
-            "key": "neg_key",
-            "day": "neg_day",
-            "reach": "neg_reach",
-            "generator": "neg_gen",
-            "influencer": "neg_infl",
-        }
-    )
+    positives = positives.rename(columns=side_columns("pos"))
+    negatives = negatives.rename(columns=side_columns("neg"))
     positives = positives.drop(columns="remixes")
 
     # Blocks dealt into chunks of about MERGE_ROWS higher x lower rows: one merge of
@@ -329,6 +313,17 @@ def candidates_pandas(features: pd.DataFrame, config: PairsConfig) -> pd.DataFra
     pairs = pairs[pairs.groupby("pos_key").cumcount() < k]
     pairs = balance_influencers(balance_generators(balance_reach(pairs, config), config), config)
     return pairs[["prompt_key", "pos_key", "neg_key"]]
+
+
+def side_columns(side: str) -> dict[str, str]:
+    """Names of one image's columns once the two images of a pair sit in one row."""
+    return {
+        "key": f"{side}_key",
+        "day": f"{side}_day",
+        "reach": f"{side}_reach",
+        "generator": f"{side}_gen",
+        "influencer": f"{side}_infl",
+    }
 
 
 def balance_reach(pairs: pd.DataFrame, config: PairsConfig) -> pd.DataFrame:

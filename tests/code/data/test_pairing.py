@@ -160,13 +160,17 @@ TWO_REMIXERS = [row for name in "abc" for row in remixed_by(f"pos-{name}", "r1",
 
 
 @pytest.mark.parametrize(
-    "one, other, match",
+    "one, other, never_across",
     [
-        ({"generator": "g1"}, {"generator": "g2"}, "match_generator"),
-        ({"creator": "alice"}, {"creator": "dave"}, "match_influencer"),  # dave: an influencer
+        ({"generator": "g1"}, {"generator": "g2"}, {"match_generator": True}),
+        ({"creator": "alice"}, {"creator": "dave"}, {"match_influencer": True}),  # dave: influencer
+        # Frank's reach is 0.79 above alice's: beyond the caliper (0.75), within max_reach_gap.
+        ({"creator": "alice"}, {"creator": "frank"}, {"max_reach_gap": 0.75}),
     ],
 )
-def test_pairs_across_a_confounder_are_kept_as_many_won_by_each_side(tmp_path, one, other, match):
+def test_pairs_across_a_confounder_are_kept_as_many_won_by_each_side(
+    tmp_path, one, other, never_across
+):
     one_each_way = prompt_pair("a", one, other) + prompt_pair("b", other, one)
     expected = {("pos-a", "neg-a"), ("pos-b", "neg-b")}
     assert pairs_of(tmp_path / "two", one_each_way, TWO_REMIXERS) == expected
@@ -174,8 +178,8 @@ def test_pairs_across_a_confounder_are_kept_as_many_won_by_each_side(tmp_path, o
     images = one_each_way + prompt_pair("c", one, other)
     pairs = pairs_of(tmp_path / "three", images, TWO_REMIXERS)
     assert ("pos-b", "neg-b") in pairs and len(pairs) == 2
-    # Matched instead: never across.
-    assert pairs_of(tmp_path / "match", one_each_way, TWO_REMIXERS, **{match: True}) == set()
+    # Matched (or beyond the reach gap) instead: never across.
+    assert pairs_of(tmp_path / "never", one_each_way, TWO_REMIXERS, **never_across) == set()
 
 
 def test_captions_that_differ_in_case_space_and_full_stop_are_one_prompt(tmp_path):
@@ -189,20 +193,6 @@ def test_self_remixes_and_one_users_burst_are_not_collective_evidence(tmp_path):
     assert pairs_of(tmp_path, images, burst) == set()
     # Raw counts see six remixes: the naive ablation takes the burst as a preference.
     assert pairs_of(tmp_path / "naive", images, burst, mode="naive") == {("pos", "neg")}
-
-
-def test_pairs_beyond_the_caliper_are_kept_as_many_each_way(tmp_path):
-    # Frank's reach is 0.79 above alice's: beyond the caliper (0.75), within max_reach_gap.
-    alice, frank = {"creator": "alice"}, {"creator": "frank"}
-    one_each_way = prompt_pair("a", alice, frank) + prompt_pair("b", frank, alice)
-    expected = {("pos-a", "neg-a"), ("pos-b", "neg-b")}
-    assert pairs_of(tmp_path / "two", one_each_way, TWO_REMIXERS) == expected
-    # A second pair whose less-followed creator won has no counterpart: one of the two goes.
-    images = one_each_way + prompt_pair("c", alice, frank)
-    pairs = pairs_of(tmp_path / "three", images, TWO_REMIXERS)
-    assert ("pos-b", "neg-b") in pairs and len(pairs) == 2
-    # Beyond max_reach_gap nothing is kept.
-    assert pairs_of(tmp_path / "near", one_each_way, TWO_REMIXERS, max_reach_gap=0.75) == set()
 
 
 def test_the_reach_gap_must_cover_the_caliper():
