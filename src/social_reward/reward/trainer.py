@@ -21,6 +21,7 @@ import lightning as L
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Sampler
+from torchmetrics import MeanMetric
 
 from social_reward.config.section import ParamsError
 from social_reward.errors import SocialRewardError
@@ -260,6 +261,9 @@ class RewardModule(L.LightningModule):
         self.config = config
         self.loss_function = LOSSES[config.loss]
         self.vision_blocks, self.text_blocks = blocks
+        # Summed over every validation pair, whichever process holds it: averaging each
+        # process's mean would weigh unequal shards (an odd last batch) unequally.
+        self.val_accuracy = MeanMetric()
 
     def train(self, mode: bool = True) -> RewardModule:
         super().train(mode)
@@ -314,15 +318,8 @@ class RewardModule(L.LightningModule):
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor]) -> None:
-        outcome = self.outcomes(*self.embed(batch))
-        self.log(
-            "val_accuracy",
-            outcome.mean(),
-            batch_size=len(outcome),
-            on_epoch=True,
-            prog_bar=True,
-            sync_dist=True,
-        )
+        self.val_accuracy.update(self.outcomes(*self.embed(batch)))
+        self.log("val_accuracy", self.val_accuracy, on_epoch=True, prog_bar=True)
 
     def configure_optimizers(self):
         return torch.optim.AdamW(
@@ -408,6 +405,9 @@ def fit_reward(
         config,
         [
             history,
+            # Before the epoch checkpoint, so that the epoch's best is in what a resumed run
+            # restores (checkpoint callbacks run in their list order).
+            best,
             # One file, overwritten each epoch. (save_last with save_top_k=0 writes nothing:
             # Lightning saves `last` only in a step where a top-k checkpoint was saved.)
             ModelCheckpoint(
@@ -416,7 +416,6 @@ def fit_reward(
                 save_top_k=1,
                 enable_version_counter=False,
             ),
-            best,
             *stopping,
             *callbacks,
         ],
