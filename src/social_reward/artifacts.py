@@ -28,6 +28,10 @@ TRAIN_SPLIT, VAL_SPLIT, TEST_SPLIT = SPLITS
 TRAINED_SPLITS = (TRAIN_SPLIT, VAL_SPLIT)  # what a reward learns from; test is held out
 # A pairs file: the prompt, then the id and the file of the positive and the negative image.
 PAIR_COLUMNS = ("prompt", "pos_image_id", "neg_image_id", "pos_path", "neg_path")
+# Then, per recorded confounder, the positive's side of it (+1, -1, or 0 when both images
+# share it): what the trainer keeps the reward neutral across. Optional in files made by hand.
+CONFOUNDER_SIDE_COLUMNS = ("generator_side", "influencer_side")
+PAIR_FILE_COLUMNS = PAIR_COLUMNS + CONFOUNDER_SIDE_COLUMNS
 IMAGE_SPLITS_FILE = "images.parquet"
 ABLATION_DIR = "ablation"
 MODES_FILE = "modes.json"

@@ -38,3 +38,22 @@ def test_batch_size_must_split_over_the_processes(training_inputs, tmp_path):
     with pytest.raises(ValueError, match=r"batch_size 15 must divide .* processes 2"):
         run_train(config, VARIANT, progress=False)
     assert not tmp_path.joinpath("checkpoints").exists()
+
+
+def test_a_confounder_side_outside_minus_one_to_one_names_file_column_and_row(
+    training_inputs, tmp_path
+):
+    pairs_dir = tmp_path / "pairs"
+    pairs_dir.mkdir()
+    for name in ("train.parquet", "val.parquet"):
+        table = pd.read_parquet(training_inputs.pairs_dir / name)
+        if name == "train.parquet":
+            table["generator_side"] = table["generator_side"].astype("int64")
+            table.loc[3, "generator_side"] = 2
+        table.to_parquet(pairs_dir / name, index=False)
+    config = train_config(training_inputs, tmp_path)
+    variants = {VARIANT: TrainVariant(pairs_dir=pairs_dir, out_dir=tmp_path / "reward")}
+    with pytest.raises(PairDataError, match=r"'generator_side' holds 2 in row 3") as error:
+        run_train(config.model_copy(update={"variants": variants}), VARIANT, progress=False)
+    assert str(pairs_dir / "train.parquet") in str(error.value)
+    assert "one of [-1, 0, 1]" in str(error.value)

@@ -17,6 +17,9 @@ class TrainVariant(Section):
     out_dir: Path
     # A seeded share of the training pairs (the learning curve); validation pairs all kept.
     pairs_share: float = Field(1.0, gt=0.0, le=1.0)
+    # False: trained without the neutrality term, as a pipeline that trusts raw counts would
+    # be (the naive ablation changes the pairs and drops the term: both are the debiasing).
+    neutral: bool = True
 
 
 class TrainConfig(RewardTrainerConfig, Section):
@@ -38,3 +41,10 @@ class TrainConfig(RewardTrainerConfig, Section):
     metrics_dir: Path = Path("metrics/train")  # <variant>.json
     log_dir: Path = Path("plots/train")  # <variant>.csv: loss and validation accuracy per epoch
     checkpoint_dir: Path = Path("artifacts/checkpoints")  # resumable runs; removed when done
+
+    def trainer_config(self, variant: str) -> RewardTrainerConfig:
+        """The trainer's settings for one variant (a non-neutral one drops the term)."""
+        settings = self.model_dump(include=set(RewardTrainerConfig.model_fields))
+        if not self.variants[variant].neutral:
+            settings["neutrality_weight"] = 0.0
+        return RewardTrainerConfig(**settings)

@@ -19,7 +19,7 @@ from social_reward.artifacts import (
     ABLATION_DIR,
     IMAGE_SPLITS_FILE,
     METRIC_DIGITS,
-    PAIR_COLUMNS,
+    PAIR_FILE_COLUMNS,
     SPLITS,
     split_file,
     write_modes,
@@ -41,7 +41,7 @@ FROM image_features
 """
 SPLIT_SQL = """
 SELECT {columns} FROM pairs WHERE split = $split ORDER BY prompt, pos_image_id, neg_image_id
-""".format(columns=", ".join(PAIR_COLUMNS))
+""".format(columns=", ".join(PAIR_FILE_COLUMNS))
 # Every image with the split of its prompt ('unpaired': a prompt without pairs), so that
 # later stages keep test prompts' images out of training (pretraining included).
 IMAGE_SPLITS_SQL = """
@@ -65,7 +65,7 @@ QUALIFY row_number() OVER (
     ORDER BY hash($seed, 'ablation', p.pos_image_id, p.neg_image_id), p.pos_image_id, p.neg_image_id
 ) <= $pairs
 ORDER BY prompt, pos_image_id, neg_image_id
-""".format(columns=", ".join(f"p.{column}" for column in PAIR_COLUMNS))
+""".format(columns=", ".join(f"p.{column}" for column in PAIR_FILE_COLUMNS))
 SPLIT_COUNTS_SQL = """
 SELECT split, count(*), count(DISTINCT prompt),
        count(DISTINCT pos_image_id) + count(DISTINCT neg_image_id)

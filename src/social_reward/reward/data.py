@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from social_reward.artifacts import PAIR_COLUMNS, PairDataError
+from social_reward.artifacts import CONFOUNDER_SIDE_COLUMNS, PAIR_COLUMNS, PairDataError
 
 MAX_PIXEL = 255.0
 
@@ -109,9 +109,15 @@ class PairSet:
     pos_rows: torch.Tensor  # [P] into the image bank
     neg_rows: torch.Tensor
     prompts: list[str]  # distinct prompts
+    # [P, len(CONFOUNDER_SIDE_COLUMNS)]: the positive's side of each recorded confounder
+    # (+1, -1; 0 when the pair shares it, or the file does not say).
+    sides: torch.Tensor
 
     def __len__(self) -> int:
         return len(self.prompt_rows)
+
+
+SIDES = (-1, 0, 1)
 
 
 def read_pairs(path: Path) -> pd.DataFrame:
@@ -125,6 +131,14 @@ def read_pairs(path: Path) -> pd.DataFrame:
             f"{path}: column(s) {missing} missing (rule: a pairs file has the columns "
             f"{list(PAIR_COLUMNS)}); columns present: {list(pairs.columns)}"
         )
+    for column in CONFOUNDER_SIDE_COLUMNS:
+        if column in pairs.columns and not pairs[column].isin(SIDES).all():
+            bad = pairs.loc[~pairs[column].isin(SIDES), column]
+            raise PairDataError(
+                f"{path}: column {column!r} holds {bad.tolist()[0]!r} in row {bad.index[0]} (rule: "
+                f"the positive's side of the confounder, one of {list(SIDES)}, e.g. 1 when only "
+                "the positive has it)"
+            )
     return pairs
 
 
@@ -156,7 +170,20 @@ def pair_set(pairs: pd.DataFrame, bank: ImageBank) -> PairSet:
         pos_rows=bank.rows(list(pairs["pos_image_id"])),
         neg_rows=bank.rows(list(pairs["neg_image_id"])),
         prompts=prompts,
+        sides=confounder_sides(pairs),
     )
+
+
+def confounder_sides(pairs: pd.DataFrame) -> torch.Tensor:
+    """The side columns of a pairs table as a [pairs, confounders] tensor of -1, 0, +1; a
+    column the table lacks (a file made by hand) counts as every pair sharing it."""
+    columns = [
+        pairs[column].to_numpy(dtype=np.int64)
+        if column in pairs.columns
+        else np.zeros(len(pairs), dtype=np.int64)
+        for column in CONFOUNDER_SIDE_COLUMNS
+    ]
+    return torch.from_numpy(np.stack(columns, axis=1)).to(torch.float32)
 
 
 def prompt_groups(prompt_keys: Sequence) -> np.ndarray:

@@ -49,3 +49,27 @@ LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "triplet": triplet_loss,
     "bradley_terry": bradley_terry_loss,
 }
+
+
+def neutrality_penalty(
+    prompt: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, sides: torch.Tensor
+) -> torch.Tensor:
+    """Sum over confounders of the squared mean score gap toward one side of it.
+
+    `sides` [pairs, confounders] holds the positive's side of each confounder (+1, -1; 0 when
+    both images share it). The pairs across a confounder are built with as many won by each
+    side, so a reward neutral to the confounder's visible trace has a mean signed margin near
+    0 over them, whatever it learned from the images. The square of that mean is estimated
+    without bias by the product of the means of two halves of the pairs (the square of one
+    noisy mean would also shrink every margin across the confounder); confounders with fewer
+    than 2 such pairs in the batch add nothing.
+    """
+    margin = (prompt * positive).sum(-1) - (prompt * negative).sum(-1)
+    penalty = margin.new_zeros(())
+    for side in sides.T:
+        across = side != 0
+        if across.sum() < 2:
+            continue
+        toward = side[across] * margin[across]
+        penalty = penalty + toward[0::2].mean() * toward[1::2].mean()
+    return penalty

@@ -27,7 +27,7 @@ from social_reward.config.section import ParamsError
 from social_reward.errors import SocialRewardError
 from social_reward.reward.backbone import tokenizer_for, unlock, vision_blocks, vision_embeddings
 from social_reward.reward.data import ImageBank, PairSet, images_of_pairs, pair_set
-from social_reward.reward.losses import LOSSES
+from social_reward.reward.losses import LOSSES, neutrality_penalty
 from social_reward.reward.prefix import (
     encode_image_prefix,
     encode_image_suffix,
@@ -215,6 +215,7 @@ class PairDataModule(L.LightningDataModule):
             "tokens": self.tokens[split][prompt_rows],
             "positive": self._images(split, pairs.pos_rows[index], pos_views),
             "negative": self._images(split, pairs.neg_rows[index], neg_views),
+            "sides": pairs.sides[index],
         }
         if self.cached:
             batch["prompt_states"] = self.cache.texts[split][prompt_rows]
@@ -304,6 +305,10 @@ class RewardModule(L.LightningModule):
         loss = self.loss_function(
             prompt, positive, negative, self.backbone.logit_scale, self.config.margin
         )
+        if self.config.neutrality_weight:
+            loss = loss + self.config.neutrality_weight * neutrality_penalty(
+                prompt, positive, negative, batch["sides"]
+            )
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         # Beside val_accuracy, the gap between the two says how much the run memorises.
         outcome = self.outcomes(prompt.detach(), positive.detach(), negative.detach())

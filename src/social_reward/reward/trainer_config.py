@@ -18,6 +18,9 @@ class RewardTrainerConfig(LightningOptions):
     batch_size: int = Field(32, gt=0)  # pairs per step (the paper's 32)
     learning_rate: float = Field(3e-5, gt=0)  # the reference code's
     weight_decay: float = Field(0.0, ge=0)
+    # Weight of the neutrality term: the squared mean score margin of pairs across a recorded
+    # confounder (generator, influencer flag), toward one side; 0: no term. See losses.py.
+    neutrality_weight: float = Field(0.0, ge=0)
     cache_prefix: bool = True  # reuse frozen lower blocks' outputs across epochs
     flip_views: bool = True  # cache a mirrored view as well and draw one per step
     keep_best_epoch: bool = True  # the weights of the best validation accuracy, not the last

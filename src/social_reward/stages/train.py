@@ -37,7 +37,6 @@ from social_reward.reward.backbone import load_saved_backbone
 from social_reward.reward.data import read_pairs, share_of_pairs
 from social_reward.reward.model import SocialReward
 from social_reward.reward.trainer import check_batch_split, fit_reward
-from social_reward.reward.trainer_config import RewardTrainerConfig
 from social_reward.training.run_identity import file_digest, run_fingerprint
 
 
@@ -65,9 +64,7 @@ def run(
 
     L.seed_everything(config.seed, workers=True, verbose=False)
     backbone, name = load_saved_backbone(config.backbone_dir)
-    trainer_config = RewardTrainerConfig(
-        **config.model_dump(include=set(RewardTrainerConfig.model_fields))
-    )
+    trainer_config = config.trainer_config(variant)
     data_hash = file_digest(pair_files)
     fingerprint = run_fingerprint(
         {**trainer_config.model_dump(), "pairs_share": paths.pairs_share},
@@ -98,6 +95,7 @@ def run(
             "unlock": config.unlock,
             "loss": config.loss,
             "margin": config.margin,
+            "neutrality_weight": trainer_config.neutrality_weight,
             "training_data_sha256": data_hash,
             "pairs_share": paths.pairs_share,
             "train_pairs": len(train_pairs),

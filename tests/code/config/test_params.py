@@ -62,3 +62,13 @@ def test_run_config_errors_name_the_file(tmp_path):
     path.write_text("simulate:\n  imgs: 3\n")
     with pytest.raises(ParamsError, match=r"run\.yaml"):
         load_run_config(path)
+
+
+def test_the_ablation_trains_without_the_neutrality_term_and_the_reward_with_it():
+    train = load_params(REPO_ROOT / "params.yaml").train
+    assert train.neutrality_weight > 0
+    assert train.trainer_config("reward").neutrality_weight == train.neutrality_weight
+    assert train.trainer_config("ablation").neutrality_weight == 0.0
+    # Everything else is the same training.
+    reward, ablation = (train.trainer_config(v).model_dump() for v in ("reward", "ablation"))
+    assert {k for k in reward if reward[k] != ablation[k]} == {"neutrality_weight"}

@@ -182,6 +182,24 @@ def test_pairs_across_a_confounder_are_kept_as_many_won_by_each_side(
     assert pairs_of(tmp_path / "never", one_each_way, TWO_REMIXERS, **never_across) == set()
 
 
+def test_each_pair_says_on_which_side_of_each_confounder_its_positive_sits(tmp_path):
+    # g2's first image comes later than g1's: g2 is the newer generator. Dave is flagged.
+    images = (
+        prompt_pair("a", {"generator": "g2", "published": 12.0}, {"generator": "g1"})
+        + prompt_pair("b", {"generator": "g1"}, {"generator": "g2", "published": 12.0})
+        + prompt_pair("c", {"creator": "dave"}, {"creator": "alice"})
+        + prompt_pair("d", {"creator": "alice"}, {"creator": "dave"})
+    )
+    remixes = [row for name in "abcd" for row in remixed_by(f"pos-{name}", "r1", "r2")]
+    folder = write_validated_export(tmp_path / "validated", images, remixes)
+    connection, _ = open_export(folder)
+    build_pairs(connection, PairsConfig(validated_dir=folder), "debiased")
+    sides = connection.execute(
+        "SELECT pos_image_id, generator_side, influencer_side FROM pairs ORDER BY 1"
+    ).fetchall()
+    assert sides == [("pos-a", 1, 0), ("pos-b", -1, 0), ("pos-c", 0, 1), ("pos-d", 0, -1)]
+
+
 def test_captions_that_differ_in_case_space_and_full_stop_are_one_prompt(tmp_path):
     images = [image("pos", prompt="A Red star on a  navy background."), image("neg")]
     assert pairs_of(tmp_path, images, POSITIVE) == {("pos", "neg")}

@@ -1,10 +1,18 @@
 -- Capped, deterministic sample of the candidate pairs, with their split.
 -- Tables: candidates (prompt_key, pos_key, neg_key), image_features, images (validated,
 -- with `path`: the file's path from the project root).
+-- Each pair also says on which side of the recorded confounders its positive sits
+-- (`generator_side`: +1 when the positive's generator is the newer one, -1 the older, 0 the
+-- same; `influencer_side`: +1 when only the positive's creator is flagged, -1 only the
+-- negative's, 0 neither or both): the trainer keeps the reward neutral across them.
 -- Sampling draws from a hash of (seed, pair), never random(): same input, same pairs.
 -- Caps per image keep one image from dominating, caps per prompt keep popular prompts
 -- from dominating. Splits are drawn per prompt, so no prompt and no image crosses splits.
-WITH drawn AS (
+WITH generator_debut AS (
+    -- A generator is newer than another when its first image came later.
+    SELECT generator, min(published_at) AS debut FROM image_features GROUP BY generator
+),
+drawn AS (
     SELECT *, hash($seed, pos_key, neg_key) AS draw FROM candidates
 ),
 per_positive AS (
@@ -55,10 +63,14 @@ SELECT
     p.image_id AS pos_image_id,
     n.image_id AS neg_image_id,
     pos_image.path AS pos_path,
-    neg_image.path AS neg_path
+    neg_image.path AS neg_path,
+    sign(epoch(pos_debut.debut) - epoch(neg_debut.debut))::TINYINT AS generator_side,
+    (p.is_influencer::TINYINT - n.is_influencer::TINYINT)::TINYINT AS influencer_side
 FROM per_prompt AS c
 JOIN split_of_prompt AS s ON s.prompt_key = c.prompt_key
 JOIN image_features AS p ON p.image_key = c.pos_key
 JOIN image_features AS n ON n.image_key = c.neg_key
 JOIN images AS pos_image ON pos_image.image_id = p.image_id
 JOIN images AS neg_image ON neg_image.image_id = n.image_id
+JOIN generator_debut AS pos_debut ON pos_debut.generator = p.generator
+JOIN generator_debut AS neg_debut ON neg_debut.generator = n.generator
