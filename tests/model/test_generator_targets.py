@@ -28,16 +28,6 @@ def test_fine_tuning_wins_under_the_reward(generator_metrics):
     assert generator_metrics["win_rate"]["social_reward"]["win_rate"] >= 0.65
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Known shortfall, measured and recorded in docs/experiments.md section 5: with the "
-    "reward of the round-2 pairs (issue 16), DRaFT fine-tuning of the small pixel-space "
-    "generator wins under the reward (0.675) and the truth judge (0.609) but sits at chance "
-    "under the CLIP score (0.496 [0.452, 0.543]; 100 and 125 steps: 0.510 and 0.489, with "
-    "the reward or the truth judge below target). The generator is rebuilt in issue 18, "
-    "whose targets include this one; strict, so that the test fails as soon as the target "
-    "is met again and this mark must go.",
-)
 def test_fine_tuning_wins_under_the_clip_score(generator_metrics):
     assert generator_metrics["win_rate"]["clip_score"]["win_rate"] >= 0.50
 
