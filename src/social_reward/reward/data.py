@@ -131,13 +131,13 @@ def read_pairs(path: Path) -> pd.DataFrame:
             f"{path}: column(s) {missing} missing (rule: a pairs file has the columns "
             f"{list(PAIR_COLUMNS)}); columns present: {list(pairs.columns)}"
         )
-    for column in CONFOUNDER_SIDE_COLUMNS:
-        if column in pairs.columns and not pairs[column].isin(SIDES).all():
-            bad = pairs.loc[~pairs[column].isin(SIDES), column]
+    for column in [name for name in CONFOUNDER_SIDE_COLUMNS if name in pairs.columns]:
+        bad = pairs.loc[~pairs[column].isin(SIDES), column]
+        if len(bad):
             raise PairDataError(
-                f"{path}: column {column!r} holds {bad.tolist()[0]!r} in row {bad.index[0]} (rule: "
-                f"the positive's side of the confounder, one of {list(SIDES)}, e.g. 1 when only "
-                "the positive has it)"
+                f"{path}: column {column!r} holds {bad.tolist()[0]!r} in row {bad.index[0]} "
+                f"(rule: the positive's side of the confounder, one of {list(SIDES)}, e.g. 1 "
+                "when only the positive has it)"
             )
     return pairs
 

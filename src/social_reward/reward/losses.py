@@ -15,6 +15,13 @@ import torch.nn.functional as F
 DEFAULT_MARGIN = 0.3  # the paper's
 
 
+def score_margin(
+    prompt: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor
+) -> torch.Tensor:
+    """Per pair: cos(prompt, positive) - cos(prompt, negative), embeddings normalised."""
+    return (prompt * positive).sum(-1) - (prompt * negative).sum(-1)
+
+
 def squared_distance(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
     return (first - second).pow(2).sum(dim=-1)
 
@@ -41,7 +48,7 @@ def bradley_terry_loss(
 ) -> torch.Tensor:
     """-log sigmoid(scale * (cos(prompt, positive) - cos(prompt, negative))), averaged."""
     scale = logit_scale.exp() if logit_scale is not None else torch.tensor(1.0)
-    difference = scale * ((prompt * positive).sum(-1) - (prompt * negative).sum(-1))
+    difference = scale * score_margin(prompt, positive, negative)
     return F.binary_cross_entropy_with_logits(difference, torch.ones_like(difference))
 
 
@@ -64,7 +71,7 @@ def neutrality_penalty(
     noisy mean would also shrink every margin across the confounder); confounders with fewer
     than 2 such pairs in the batch add nothing.
     """
-    margin = (prompt * positive).sum(-1) - (prompt * negative).sum(-1)
+    margin = score_margin(prompt, positive, negative)
     penalty = margin.new_zeros(())
     for side in sides.T:
         across = side != 0

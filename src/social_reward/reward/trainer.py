@@ -27,7 +27,7 @@ from social_reward.config.section import ParamsError
 from social_reward.errors import SocialRewardError
 from social_reward.reward.backbone import tokenizer_for, unlock, vision_blocks, vision_embeddings
 from social_reward.reward.data import ImageBank, PairSet, images_of_pairs, pair_set
-from social_reward.reward.losses import LOSSES, neutrality_penalty
+from social_reward.reward.losses import LOSSES, neutrality_penalty, score_margin
 from social_reward.reward.prefix import (
     encode_image_prefix,
     encode_image_suffix,
@@ -297,7 +297,7 @@ class RewardModule(L.LightningModule):
     @staticmethod
     def outcomes(prompt: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor):
         """Per pair: 1 when the positive scores higher, 1/2 on a tie, else 0."""
-        margin = (prompt * positive).sum(-1) - (prompt * negative).sum(-1)
+        margin = score_margin(prompt, positive, negative)
         return (margin > 0).float() + 0.5 * (margin == 0).float()
 
     def training_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

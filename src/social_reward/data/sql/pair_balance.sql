@@ -1,10 +1,6 @@
 -- How the pairs sit on each confounder: the share of pairs in which the positive image
 -- has more of it than the negative, ties counting half, so that 0.5 means balanced.
--- Tables: pairs (pos_image_id, neg_image_id), image_features.
-WITH generator_debut AS (
-    -- A generator is newer than another when its first image came later.
-    SELECT generator, min(published_at) AS debut FROM image_features GROUP BY generator
-)
+-- Tables: pairs (pos_image_id, neg_image_id, generator_side), image_features.
 SELECT
     count(*) AS pairs,
     avg(CASE WHEN p.followers > n.followers THEN 1.0
@@ -18,12 +14,9 @@ SELECT
              WHEN p.prompt_images = n.prompt_images THEN 0.5 ELSE 0.0 END)
         AS positive_more_popular_prompt,
     avg((p.generator = n.generator)::DOUBLE) AS same_generator,
-    avg(CASE WHEN pg.debut > ng.debut THEN 1.0
-             WHEN pg.debut = ng.debut THEN 0.5 ELSE 0.0 END) AS positive_newer_generator,
+    avg((x.generator_side + 1) / 2.0) AS positive_newer_generator,
     avg(abs(epoch(p.published_at) - epoch(n.published_at)) / 86400.0)
         AS mean_publication_gap_days
 FROM pairs AS x
 JOIN image_features AS p ON p.image_id = x.pos_image_id
 JOIN image_features AS n ON n.image_id = x.neg_image_id
-LEFT JOIN generator_debut AS pg ON pg.generator = p.generator
-LEFT JOIN generator_debut AS ng ON ng.generator = n.generator
