@@ -5,6 +5,7 @@ Every tool runs hermetically: telemetry off, homes, configs and caches in tempor
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -81,6 +82,17 @@ def stage_config(section: str, **changes):
     return config.model_copy(update=changes)
 
 
+def passed_gates(folder: Path, validated_dir: Path) -> str:
+    """Both gates' verdicts passing `validated_dir`, written under `folder`, as a params.yaml
+    line of a stage section: for tests of a stage's own errors, which come after the gates."""
+    from social_reward.data.gates import write_verdict
+
+    paths = [folder / "gates" / f"{gate}.json" for gate in ("validate", "drift")]
+    for path in paths:
+        write_verdict(path, path.stem, True, validated_dir)
+    return f"  gate_verdicts: {json.dumps([str(path) for path in paths])}\n"
+
+
 def validate_into(export_dir: Path, out: Path) -> dict:
     """Run the validate stage on an export, writing everything under `out`."""
     from social_reward.data.validation import validate_export
@@ -92,6 +104,7 @@ def validate_into(export_dir: Path, out: Path) -> dict:
         quarantine_dir=out / "quarantine",
         report=out / "validate.html",
         metrics=out / "validate.json",
+        verdict=out / "gates" / "validate.json",
     )
     return validate_export(config)
 

@@ -1,10 +1,11 @@
 """The `social-reward` command as a user runs it: exit codes and messages."""
 
 import json
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import CI_CONFIG, run, simulate
+from tests.conftest import CI_CONFIG, passed_gates, run, simulate
 
 TINY = ("--images", "20", "--users", "10", "--days", "5", "--image-size", "16")
 
@@ -72,7 +73,8 @@ def test_profile_with_bad_params_exits_with_the_key_named(tmp_path):
 
 def test_profile_of_a_missing_export_exits_with_the_file_named(tmp_path):
     params = tmp_path / "params.yaml"
-    params.write_text(f"profile:\n  validated_dir: {tmp_path / 'nothing'}\n")
+    nothing = tmp_path / "nothing"
+    params.write_text(f"profile:\n  validated_dir: {nothing}\n" + passed_gates(tmp_path, nothing))
     result = run(["social-reward", "profile", "--params", str(params)], check=False)
     assert result.returncode == 1
     assert "manifest.json: file missing" in result.stderr
@@ -152,7 +154,8 @@ def test_evaluate_without_a_trained_reward_names_the_folder(tmp_path):
     params = _params_with(
         tmp_path,
         f"evaluate:\n  backbone_dir: {tmp_path / 'backbone'}\n"
-        f"  reward_dir: {tmp_path / 'missing'}\n",
+        f"  reward_dir: {tmp_path / 'missing'}\n"
+        + passed_gates(tmp_path, Path("artifacts/validated")),
     )
     result = run(["social-reward", "evaluate", "--params", str(params)], check=False)
     assert result.returncode == 1
@@ -199,7 +202,8 @@ def test_evaluate_generator_before_finetune_says_which_stage_to_run(tmp_path):
     pairs = _image_splits(tmp_path / "pairs", "test")
     params = _params_with(
         tmp_path,
-        f"evaluate_generator:\n  pairs_dir: {pairs}\n  tuned_dir: {tmp_path / 'nowhere'}\n",
+        f"evaluate_generator:\n  pairs_dir: {pairs}\n  tuned_dir: {tmp_path / 'nowhere'}\n"
+        + passed_gates(tmp_path, Path("artifacts/validated")),
     )
     result = run(["social-reward", "evaluate-generator", "--params", str(params)], check=False)
     assert result.returncode == 1

@@ -40,7 +40,7 @@ from social_reward.data.pairing import NoPairsError
 from social_reward.data.validation import validate_export
 from social_reward.errors import GateFailed
 from social_reward.stages.pairs import run as run_pairs
-from tests.conftest import REPO_ROOT, run
+from tests.conftest import REPO_ROOT, passed_gates, run
 
 IDS = {"users": "user_id", "images": "image_id", "remixes": "remix_id"}
 # The rules of rows that depend on a quarantined row, as the quarantine files spell them.
@@ -61,6 +61,7 @@ def validate_config(tmp_path: Path, export_dir: Path, **options) -> ValidateConf
         quarantine_dir=out / "quarantine",
         report=out / "report" / "index.html",
         metrics=out / "metrics" / "validate.json",
+        verdict=out / "gates" / "validate.json",
         **options,
     )
 
@@ -683,6 +684,7 @@ def test_every_image_with_its_own_prompt_gives_no_pair(small_export, tmp_path):
     pairs = pairs_config(tmp_path, config.validated_dir)
     params.write_text(
         yaml.safe_dump({"pairs": {key: str(getattr(pairs, key)) for key in PAIRS_PATH_KEYS}})
+        + passed_gates(tmp_path, config.validated_dir)
     )
     result = run(["social-reward", "pairs", "--params", str(params)], check=False)
     assert result.returncode == 1

@@ -41,6 +41,7 @@ def drift_config(validated: Path, reference: Path, out: Path, **changes) -> Drif
         features=out / "features.parquet",
         report_dir=out / "reports",
         metrics=out / "drift.json",
+        verdict=out / "gates" / "drift.json",
         **changes,
     )
 

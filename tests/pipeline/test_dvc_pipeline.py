@@ -1,6 +1,7 @@
 """The DVC pipeline, really run, on the CI-sized export (one full `dvc repro` per module)."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -327,6 +328,33 @@ def test_a_bad_export_stops_the_pipeline_at_the_validation_gate(small_project):
     assert result.returncode != 0
     assert "users.parquet: column 'followers' missing" in result.stderr
     assert not (small_project / "artifacts" / "pairs").exists()
+
+
+def test_a_drifted_export_stops_dvc_repro_train_at_the_drift_gate(small_project, drifted_export):
+    """No stage that reads the export can run past a failed gate: `dvc repro train` runs the
+    drift gate first (its verdict is a dep of pairs), and running a stage alone refuses it."""
+    project = small_project
+    run(["dvc", "repro", "drift"], cwd=project)  # no reference yet: passes
+    reference = project / "models" / "production" / "champion" / "drift_reference.parquet"
+    reference.parent.mkdir(parents=True)
+    shutil.copy(project / "artifacts" / "drift" / "features.parquet", reference)
+    shutil.rmtree(project / "data")
+    shutil.copytree(drifted_export.export_dir, project / "data")
+    run(["dvc", "add", "-q", "data"], cwd=project)
+
+    result = run(["dvc", "repro", "train"], cwd=project, check=False)
+    assert result.returncode != 0
+    assert "error: drift gate:" in result.stderr
+    assert not (project / "artifacts" / "pairs").exists()
+    assert not (project / "models" / "reward").exists()
+
+    for command in (["social-reward", "pairs"], ["dvc", "repro", "--single-item", "pairs"]):
+        alone = run(command, cwd=project, check=False)
+        assert alone.returncode != 0
+        assert "artifacts/gates/drift.json: the drift gate did not pass this export" in (
+            alone.stderr + alone.stdout
+        )
+        assert not (project / "artifacts" / "pairs").exists()
 
 
 def test_dvc_plots_show_renders_every_plot(reproduced_project, tmp_path):

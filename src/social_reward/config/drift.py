@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from social_reward.config.gates import DRIFT_VERDICT, VALIDATE_VERDICT
 from social_reward.config.section import Section
 
 
@@ -21,6 +22,8 @@ class DriftConfig(Section):
     reference: Path = Path("models/production/champion/drift_reference.parquet")
     report_dir: Path = Path("reports/drift")
     metrics: Path = Path("metrics/drift.json")
+    verdict: Path = DRIFT_VERDICT  # the gate's verdict, which later stages require
+    gate_verdicts: tuple[Path, ...] = (VALIDATE_VERDICT,)  # required before reading the export
     # Distances, not p-values: their meaning does not change with sample size.
     numeric_method: Literal["wasserstein", "psi", "kl_div", "ed"] = "wasserstein"
     categorical_method: Literal["jensenshannon", "psi", "kl_div", "hellinger"] = "jensenshannon"

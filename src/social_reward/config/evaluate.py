@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field
 
 from social_reward.config.external_scorers import ExternalWeights
+from social_reward.config.gates import EXPORT_GATES
 from social_reward.config.section import Section
 
 
@@ -29,6 +30,7 @@ class EvaluateConfig(Section):
     ablation_dir: Path = Path("models/reward_ablation")  # the same training, other pairs mode
     truth: Path = Path("truth/appeal.parquet")  # simulated exports only; skipped when missing
     metrics: Path = Path("metrics/evaluate.json")
+    gate_verdicts: tuple[Path, ...] = EXPORT_GATES  # required before reading the export
     report_dir: Path = Path("reports/evaluate")
     plots_dir: Path = Path("plots/evaluate")
     external: ExternalWeights = ExternalWeights()

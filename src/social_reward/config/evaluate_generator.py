@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from social_reward.config.external_scorers import ExternalWeights
+from social_reward.config.gates import EXPORT_GATES
 from social_reward.config.section import Section
 
 
@@ -34,6 +35,7 @@ class EvaluateGeneratorConfig(Section):
     truth: Path = Path("truth/appeal.parquet")  # simulated exports: the truth judge
     external: ExternalWeights = ExternalWeights()
     metrics: Path = Path("metrics/generator.json")
+    gate_verdicts: tuple[Path, ...] = EXPORT_GATES  # required before reading the export
     plots_dir: Path = Path("plots/generator")
     report_dir: Path = Path("reports/generator")
     seeds_per_prompt: int = Field(40, gt=1)  # images per held-out prompt and model

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from social_reward.config.gates import EXPORT_GATES
 from social_reward.config.section import Section
 
 
@@ -40,6 +41,7 @@ class PairsConfig(Section):
     validated_dir: Path = Path("artifacts/validated")
     out_dir: Path = Path("artifacts/pairs")
     metrics: Path = Path("metrics/pairs.json")
+    gate_verdicts: tuple[Path, ...] = EXPORT_GATES  # required before reading the export
     truth: Path = Path("truth/appeal.parquet")  # agreement with it is reported when it exists
     mode: Literal["debiased", "naive"] = "debiased"
     # The higher image of a pair: collective remixes (distinct remixers other than the creator)

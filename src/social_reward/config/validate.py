@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from social_reward.config.gates import VALIDATE_VERDICT
 from social_reward.config.section import Section
 
 
@@ -20,6 +21,7 @@ class ValidateConfig(Section):
     quarantine_dir: Path = Path("artifacts/quarantine")
     report: Path = Path("reports/validate/index.html")
     metrics: Path = Path("metrics/validate.json")
+    verdict: Path = VALIDATE_VERDICT  # the gate's verdict, which later stages require
     # The gate: a table with a larger share of quarantined rows stops the pipeline.
     max_quarantine_share: float = Field(0.05, ge=0.0, le=1.0)
     decode_workers: int = Field(2, gt=0)  # threads that open and decode the image files

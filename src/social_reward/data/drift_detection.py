@@ -25,6 +25,7 @@ from social_reward.artifacts import write_metrics
 from social_reward.config.drift import DriftConfig
 from social_reward.data.drift_report import INDEX_PAGE, write_first_page, write_index
 from social_reward.data.duck import connect, open_export
+from social_reward.data.gates import write_verdict
 from social_reward.errors import GateFailed
 from social_reward.evidently_snapshots import save_snapshot
 
@@ -261,6 +262,9 @@ def check_drift(config: DriftConfig) -> dict:
     )
     # Scores and shares are rounded above; thresholds are shown as configured.
     write_metrics(config.metrics, metrics, digits=None)
+    write_verdict(
+        config.verdict, "drift", metrics["passed"], config.validated_dir, metrics["summary"]
+    )
     if not metrics["passed"]:
         raise GateFailed(
             f"drift gate: {metrics['summary']}; drifted columns: "

@@ -40,6 +40,7 @@ from social_reward.data.export import (
     is_safe_relative_path,
     read_manifest,
 )
+from social_reward.data.gates import write_verdict
 from social_reward.data.validation_report import render_report
 from social_reward.errors import GateFailed, SocialRewardError
 
@@ -487,14 +488,18 @@ def validate_export(config: ValidateConfig) -> dict:
     config.report.write_text(
         render_report(summary, rules, manifest, config, DEPENDANT_RULES), encoding="utf-8"
     )
+    failure = None
     if not summary["passed"]:
         details = "; ".join(
             _over_limit_line(config.export_dir / TABLE_FILES[name], summary["tables"][name])
             for name in summary["tables_over_limit"]
         )
-        raise GateFailed(
+        failure = (
             f"validation gate: quarantined share above validate.max_quarantine_share="
             f"{config.max_quarantine_share}: {details}; see {config.report} and "
             f"{config.quarantine_dir}/"
         )
+    write_verdict(config.verdict, "validate", summary["passed"], config.validated_dir, failure)
+    if failure:
+        raise GateFailed(failure)
     return summary

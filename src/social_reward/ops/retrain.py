@@ -178,6 +178,7 @@ def check_fresh_export(params: Params, fresh: FreshExport) -> dict:
             "quarantine_dir": intake / "quarantine",
             "report": reports / "validate" / "index.html",
             "metrics": intake / "validate.json",
+            "verdict": intake / "gates" / "validate.json",
         }
     )
     validated = validate_export(validate_config)
@@ -187,6 +188,8 @@ def check_fresh_export(params: Params, fresh: FreshExport) -> dict:
             "features": intake / "drift" / "features.parquet",
             "report_dir": reports / "drift",
             "metrics": intake / "drift.json",
+            "verdict": intake / "gates" / "drift.json",
+            "gate_verdicts": (validate_config.verdict,),
         }
     )
     try:

@@ -16,10 +16,12 @@ from social_reward.artifacts import StageResult
 from social_reward.config.drift import DriftConfig
 from social_reward.config.section import DEFAULT_PARAMS, load_section
 from social_reward.data.drift_detection import check_drift
+from social_reward.data.gates import require_passed
 
 
 def main(params: Path = DEFAULT_PARAMS) -> StageResult:
     config = load_section(params, DriftConfig)
+    require_passed(config.gate_verdicts, config.validated_dir)
     metrics = check_drift(config)
     return StageResult(
         written=(config.features, config.report_dir, config.metrics),

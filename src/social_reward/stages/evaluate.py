@@ -19,6 +19,7 @@ from pathlib import Path
 from social_reward.artifacts import StageResult, write_metrics
 from social_reward.config.evaluate import EvaluateConfig
 from social_reward.config.section import DEFAULT_PARAMS, load_section
+from social_reward.data.gates import require_passed
 from social_reward.evaluate.report import write_reports
 from social_reward.evaluate.reward_evaluation import evaluate_rewards
 
@@ -38,6 +39,7 @@ def run(config: EvaluateConfig) -> dict:
 
 def main(params: Path = DEFAULT_PARAMS) -> StageResult:
     config = load_section(params, EvaluateConfig)
+    require_passed(config.gate_verdicts, config.validated_dir)
     metrics = run(config)
     summary = [
         f"{section} accuracy: "

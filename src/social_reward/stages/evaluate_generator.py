@@ -20,6 +20,7 @@ from pathlib import Path
 from social_reward.artifacts import StageResult, write_metrics
 from social_reward.config.evaluate_generator import EvaluateGeneratorConfig
 from social_reward.config.section import DEFAULT_PARAMS, load_section
+from social_reward.data.gates import require_passed
 from social_reward.evaluate.generator_evaluation import compare_generators, write_outputs
 
 
@@ -33,6 +34,7 @@ def run(config: EvaluateGeneratorConfig, progress: bool = True) -> dict:
 
 def main(params: Path = DEFAULT_PARAMS) -> StageResult:
     config = load_section(params, EvaluateGeneratorConfig)
+    require_passed(config.gate_verdicts, config.validated_dir)
     metrics = run(config)
     return StageResult(
         written=(config.metrics, config.plots_dir, config.report_dir),

@@ -16,6 +16,7 @@ from social_reward.artifacts import StageResult, write_metrics
 from social_reward.config.pairs import PairsConfig
 from social_reward.config.section import DEFAULT_PARAMS, load_section
 from social_reward.data.duck import open_export
+from social_reward.data.gates import require_passed
 from social_reward.data.pairing import pairs_metrics, register_truth, write_pairs
 from social_reward.data.truth import read_truth
 
@@ -31,6 +32,7 @@ def run(config: PairsConfig) -> dict:
 
 def main(params: Path = DEFAULT_PARAMS) -> StageResult:
     config = load_section(params, PairsConfig)
+    require_passed(config.gate_verdicts, config.validated_dir)
     metrics = run(config)
     summary = [f"{config.mode} pairs: {json.dumps(metrics['pairs'])}"]
     if "truth_agreement" in metrics:

@@ -13,6 +13,7 @@ from social_reward.artifacts import StageResult, write_metrics
 from social_reward.config.profile import ProfileConfig
 from social_reward.config.section import DEFAULT_PARAMS, load_section
 from social_reward.data.duck import open_export
+from social_reward.data.gates import require_passed
 from social_reward.data.profiling import image_features, plot_profile, summarise
 from social_reward.data.truth import read_truth
 
@@ -28,6 +29,7 @@ def run(config: ProfileConfig) -> dict:
 
 def main(params: Path = DEFAULT_PARAMS) -> StageResult:
     config = load_section(params, ProfileConfig)
+    require_passed(config.gate_verdicts, config.validated_dir)
     metrics = run(config)
     return StageResult(
         written=(config.metrics, config.plot),

@@ -13,9 +13,9 @@ def test_the_stage_order_is_dvcs_graph_of_dvc_yaml(tmp_path):
     depends on still comes after it; independent stages keep dvc.yaml's order."""
     assert pipeline_stages(REPO_ROOT) == [
         "validate",
+        "drift",  # a gate: every stage that reads the export requires its verdict
         "profile",
         "pairs",
-        "drift",
         "pretrain",
         "train",  # both variants of the foreach stage
         "evaluate",
