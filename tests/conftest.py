@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -80,6 +82,18 @@ def stage_config(section: str, **changes):
     params = load_params(REPO_ROOT / "params.yaml")
     config = params.section(section)
     return config.model_copy(update=changes)
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG file whose header claims `width` x `height` pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"") + chunk(b"IEND", b"")
 
 
 def passed_gates(folder: Path, validated_dir: Path) -> str:
@@ -178,11 +192,13 @@ def lock_held_by_another_process(lock: Path) -> Iterator[None]:
 
 
 def drop_into_inbox(export: SimulatedExport, inbox: Path, name: str) -> Path:
-    """Put an export and its truth into a retrain drop folder, as a platform job would."""
+    """Put an export and its truth into a retrain drop folder, as a platform job would: the
+    files first, then the READY marker that tells intake the export is complete."""
     folder = inbox / name
     shutil.copytree(export.export_dir, folder / "data")
     (folder / "truth").mkdir()
     shutil.copy(export.truth, folder / "truth" / "appeal.parquet")
+    (folder / "READY").touch()
     return folder
 
 

@@ -40,7 +40,7 @@ from social_reward.data.pairing import NoPairsError
 from social_reward.data.validation import validate_export
 from social_reward.errors import GateFailed
 from social_reward.stages.pairs import run as run_pairs
-from tests.conftest import REPO_ROOT, passed_gates, run
+from tests.conftest import REPO_ROOT, passed_gates, png_claiming, run
 
 IDS = {"users": "user_id", "images": "image_id", "remixes": "remix_id"}
 # The rules of rows that depend on a quarantined row, as the quarantine files spell them.
@@ -273,6 +273,43 @@ def missing_file(export: BadExport) -> None:
     export.expect_image(image, "file exists")
 
 
+def empty_file(export: BadExport) -> None:
+    image = export.pick_image(remixed=False)
+    image["file"] = ""
+    export.expect_image(image, "file is not empty")
+
+
+def linked_file_and_folder(export: BadExport) -> None:
+    """A file or a folder under images/ that links elsewhere is never opened, even when
+    what it points to is a valid image of the right size."""
+    outside = export.dir.parent / "outside"
+    outside.mkdir(exist_ok=True)
+    image = export.pick_image(remixed=False)
+    shutil.copy(export.dir / image["file"], outside / "copy.png")
+    (export.dir / image["file"]).unlink()
+    (export.dir / image["file"]).symlink_to(outside / "copy.png")
+    export.expect_image(image, "file is not a symbolic link, nor inside a linked folder")
+    image = export.pick_image(remixed=False)
+    shutil.copy(export.dir / image["file"], outside / "folder.png")
+    (export.dir / "images" / "linked").symlink_to(outside)
+    image["file"] = "images/linked/folder.png"
+    export.expect_image(image, "file is not a symbolic link, nor inside a linked folder")
+
+
+def header_claiming_huge_size(export: BadExport) -> None:
+    """A small file whose header claims 12000 x 12000 pixels, as its row does: quarantined by
+    the contract's bound, and never decoded (Pillow refuses it at more than twice the
+    bound's pixels; tests/code/data checks a header just above the bound)."""
+    image = export.pick_image(remixed=False)
+    (export.dir / image["file"]).write_bytes(png_claiming(12000, 12000))
+    image["width"] = image["height"] = 12000
+    export.expect_image(
+        image,
+        "width at most validate.max_image_side; height at most validate.max_image_side; "
+        "file decodes as PNG, JPEG or WebP",
+    )
+
+
 def undecodable_image(export: BadExport) -> None:
     image = export.pick_image(remixed=False)
     assert image["file"].endswith(".png")
@@ -359,6 +396,9 @@ ROW_CORRUPTIONS = [
     absolute_path,
     dotdot_path,
     missing_file,
+    empty_file,
+    linked_file_and_folder,
+    header_claiming_huge_size,
     undecodable_image,
     size_mismatch,
     unknown_source_image,
@@ -698,3 +738,54 @@ def test_every_image_with_its_own_prompt_gives_no_pair(small_export, tmp_path):
     assert found, result.stderr
     assert int(found[1]) > 0 and int(found[2]) > 0  # higher and lower images, never together
     assert not (tmp_path / "pairs").exists()
+
+
+def test_dictionary_encoded_strings_are_read_as_strings(small_export, tmp_path):
+    """pandas categoricals and many writers store strings dictionary-encoded: same values."""
+    export_dir = copy_export(small_export, tmp_path)
+
+    def encode(table: pa.Table) -> pa.Table:
+        for name in ("prompt", "generator", "creator_id"):
+            index = table.schema.get_field_index(name)
+            table = table.set_column(index, name, pc.dictionary_encode(table[name]))
+        return table
+
+    original = rewrite(export_dir / IMAGES_FILE, encode)
+    config = validate_config(tmp_path, export_dir)
+    assert validate_export(config)["passed"]
+    kept = pq.read_table(config.validated_dir / IMAGES_FILE)
+    assert kept["prompt"].type == pa.string()
+    assert kept["prompt"].to_pylist() == original["prompt"].to_pylist()
+
+
+@pytest.mark.parametrize("file", [USERS_FILE, "manifest.json"])
+def test_a_linked_table_or_manifest_stops_with_the_rule(small_export, tmp_path, file):
+    export_dir = copy_export(small_export, tmp_path, images=False)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.move(export_dir / file, outside / file)
+    (export_dir / file).symlink_to(outside / file)
+    assert_stops(
+        validate_config(tmp_path, export_dir),
+        f"{export_dir / file}: a symbolic link (rule: an export's files are regular files "
+        "inside it); copy the file into the export instead",
+    )
+
+
+def test_an_export_without_any_image_file_stops_at_the_gate_without_a_traceback(
+    small_export, tmp_path
+):
+    export_dir = copy_export(small_export, tmp_path, images=False)
+    config = validate_config(tmp_path, export_dir)
+    with pytest.raises(GateFailed) as failure:
+        validate_export(config)
+    assert f"{export_dir / IMAGES_FILE}: 900 of 900 rows quarantined (100.00%)" in str(
+        failure.value
+    )
+    assert "file exists (900)" in str(failure.value)
+    verdict = json.loads(config.verdict.read_text())
+    assert verdict["passed"] is False and "validation gate" in verdict["summary"]
+    # A limit that lets every row through still writes valid, empty tables.
+    lenient = validate_config(tmp_path / "lenient", export_dir, max_quarantine_share=1.0)
+    assert validate_export(lenient)["passed"]
+    assert pq.read_table(lenient.validated_dir / IMAGES_FILE).num_rows == 0

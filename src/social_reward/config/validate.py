@@ -25,4 +25,6 @@ class ValidateConfig(Section):
     # The gate: a table with a larger share of quarantined rows stops the pipeline.
     max_quarantine_share: float = Field(0.05, ge=0.0, le=1.0)
     decode_workers: int = Field(2, gt=0)  # threads that open and decode the image files
+    # The contract bounds images: larger ones are quarantined and never decoded.
+    max_image_side: int = Field(8192, gt=0)
     sample_rows: int = Field(5, gt=0)  # offending rows quoted per rule in errors and the report

@@ -93,6 +93,11 @@ def format_utc(moment: datetime) -> str:
 def read_manifest(export_dir: Path) -> Manifest:
     """Read and check `manifest.json`; a broken manifest stops the pipeline with a clear message."""
     path = export_dir / MANIFEST_FILE
+    if path.is_symlink():
+        raise ExportError(
+            f"{path}: a symbolic link (rule: an export's files are regular files inside it); "
+            "copy the file into the export instead"
+        )
     if not path.is_file():
         raise ExportError(f"{path}: file missing; an export must have a {MANIFEST_FILE}")
     try:

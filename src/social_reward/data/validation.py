@@ -19,7 +19,7 @@ import shutil
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 import pyarrow as pa
@@ -90,6 +90,8 @@ class TableOutcome:
 
 
 def _type_matches(actual: pa.DataType, expected: pa.DataType) -> bool:
+    if pa.types.is_dictionary(actual):  # pandas categoricals and many writers: the values count
+        actual = actual.value_type
     if pa.types.is_timestamp(expected):
         return pa.types.is_timestamp(actual) and actual.tz in ("UTC", "+00:00", "Etc/UTC", "Z")
     if pa.types.is_integer(expected):
@@ -110,6 +112,11 @@ def _describe(expected: pa.DataType) -> str:
 def read_export_table(path: Path, sample_rows: int) -> pa.Table:
     """Read one table and check it at file level; the result has the contract's columns."""
     schema = TABLE_SCHEMAS[path.name]
+    if path.is_symlink():
+        raise ExportError(
+            f"{path}: a symbolic link (rule: an export's files are regular files inside it); "
+            "copy the file into the export instead"
+        )
     if not path.is_file():
         raise ExportError(f"{path}: file missing (rule: an export has {path.name})")
     try:
@@ -156,28 +163,48 @@ def _samples(values: list) -> list:
 # ---- lookup columns for the cross-table rules ---------------------------------------------
 
 
-def inspect_image_file(export_dir: Path, file: str | None) -> tuple:
-    """(exists, decodes, width, height) of one image file; None where it cannot be said."""
+def is_linked(export_dir: Path, file: str) -> bool:
+    """Whether the file, or a folder on its way from the export's root, is a symbolic link:
+    what it points to may lie outside the export, so it is never opened."""
+    path = export_dir
+    for part in PurePosixPath(file).parts:
+        path = path / part
+        if path.is_symlink():
+            return True
+    return False
+
+
+def inspect_image_file(export_dir: Path, file: str | None, max_side: int) -> tuple:
+    """(not linked, exists, decodes, width, height) of one image file; None where it cannot
+    be said. A header claiming more than `max_side` pixels a side is not decoded."""
     if file is None or not is_safe_relative_path(file):
-        return None, None, None, None
+        return None, None, None, None, None
+    if is_linked(export_dir, file):
+        return False, None, None, None, None
     path = export_dir / file
     if not path.is_file():
-        return False, None, None, None
+        return True, False, None, None, None
     try:
         with Image.open(path) as image:
             if image.format not in DECODABLE_FORMATS:
-                return True, False, None, None
+                return True, True, False, None, None
+            if max(image.width, image.height) > max_side:
+                return True, True, None, image.width, image.height
             image.load()
-            return True, True, image.width, image.height
+            return True, True, True, image.width, image.height
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        return True, False, None, None
+        return True, True, False, None, None
 
 
-def image_file_columns(export_dir: Path, files: list[str | None], workers: int) -> pd.DataFrame:
+def image_file_columns(
+    export_dir: Path, files: list[str | None], workers: int, max_side: int
+) -> pd.DataFrame:
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(
             tqdm(
-                pool.map(lambda file: inspect_image_file(export_dir, file), files, chunksize=64),
+                pool.map(
+                    lambda file: inspect_image_file(export_dir, file, max_side), files, chunksize=64
+                ),
                 total=len(files),
                 desc="validate: image files",
                 unit="file",
@@ -185,10 +212,18 @@ def image_file_columns(export_dir: Path, files: list[str | None], workers: int) 
             )
         )
     frame = pd.DataFrame(
-        results, columns=["file_exists", "file_decodes", "decoded_width", "decoded_height"]
+        results,
+        columns=[
+            "file_not_linked",
+            "file_exists",
+            "file_decodes",
+            "decoded_width",
+            "decoded_height",
+        ],
     )
     return frame.astype(
         {
+            "file_not_linked": "boolean",
             "file_exists": "boolean",
             "file_decodes": "boolean",
             "decoded_width": "Int64",
@@ -208,7 +243,7 @@ def _found(values: pd.Series, known: pd.Series) -> pd.Series:
 
 
 def validation_frames(
-    tables: dict[str, pa.Table], export_dir: Path, workers: int
+    tables: dict[str, pa.Table], export_dir: Path, workers: int, max_side: int
 ) -> dict[str, pd.DataFrame]:
     """Each table as pandas, with the lookup columns the cross-table suite checks."""
     users = _to_pandas(tables["users"])
@@ -218,7 +253,7 @@ def validation_frames(
     users["user_appears"] = _found(
         users["user_id"], pd.concat([images["creator_id"], remixes["remixer_id"]])
     )
-    files = image_file_columns(export_dir, images["file"].tolist(), workers)
+    files = image_file_columns(export_dir, images["file"].tolist(), workers, max_side)
     images = pd.concat([images, files], axis=1)
     remixes["source_found"] = _found(remixes["source_image_id"], images["image_id"])
     remixes["remixer_found"] = _found(remixes["remixer_id"], users["user_id"])
@@ -296,8 +331,9 @@ def _columns_of(kwargs: dict) -> list[str]:
 
 
 def run_suites(
-    frames: dict[str, pd.DataFrame], suites: dict, exported_at: str, sample_rows: int
+    frames: dict[str, pd.DataFrame], suites: dict, parameters: dict, sample_rows: int
 ) -> list[RuleOutcome]:
+    """Each table's suite; `parameters` fill the suites' `$PARAMETER`s (exported_at, ...)."""
     context = _quiet_gx_context()
     source = context.data_sources.add_pandas("export")
     outcomes: list[RuleOutcome] = []
@@ -309,7 +345,7 @@ def run_suites(
         result = batch.validate(
             suites[table],
             result_format="COMPLETE",
-            expectation_parameters={"exported_at": exported_at},
+            expectation_parameters=parameters,
         )
         for item in result.results:
             config = item.expectation_config
@@ -424,7 +460,9 @@ def write_validated(
             paths = [
                 (config.export_dir / file).as_posix() for file in kept.column("file").to_pylist()
             ]
-            kept = kept.append_column(pa.field(PATH, pa.string(), nullable=False), pa.array(paths))
+            kept = kept.append_column(
+                pa.field(PATH, pa.string(), nullable=False), pa.array(paths, pa.string())
+            )
         _write(kept, config.validated_dir / TABLE_FILES[name])
         _write(outcome.quarantined, config.quarantine_dir / TABLE_FILES[name])
     (config.validated_dir / MANIFEST_FILE).write_text(manifest.to_json() + "\n", encoding="utf-8")
@@ -477,8 +515,16 @@ def validate_export(config: ValidateConfig) -> dict:
                 f"(rule: an export has at least one {name[:-1]})"
             )
     suites = load_suites(config.expectations_dir)
-    frames = validation_frames(tables, config.export_dir, config.decode_workers)
-    rules = run_suites(frames, suites, format_utc(manifest.exported_at), config.sample_rows)
+    # Pillow refuses larger images outright (its own default is far above the contract's).
+    Image.MAX_IMAGE_PIXELS = config.max_image_side**2
+    frames = validation_frames(
+        tables, config.export_dir, config.decode_workers, config.max_image_side
+    )
+    parameters = {
+        "exported_at": format_utc(manifest.exported_at),
+        "max_image_side": config.max_image_side,
+    }
+    rules = run_suites(frames, suites, parameters, config.sample_rows)
     outcomes = quarantine(tables, rules)
     write_validated(outcomes, manifest, config)
     summary = summarise(outcomes, config)

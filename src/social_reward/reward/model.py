@@ -64,7 +64,10 @@ class SocialReward:
         (folder / CONFIG_FILE).write_text(json.dumps(self.config, indent=2) + "\n")
         return folder
 
-    def _image_tensor(self, image: str | Path | Image.Image) -> torch.Tensor:
+    def image_tensor(self, image: str | Path | Image.Image | torch.Tensor) -> torch.Tensor:
+        """The model's input for one image (a tensor is taken as already preprocessed)."""
+        if isinstance(image, torch.Tensor):
+            return image
         if isinstance(image, Image.Image):
             return self.preprocess(image.convert("RGB"))
         with Image.open(image) as opened:
@@ -85,11 +88,13 @@ class SocialReward:
         return self.backbone.encode_text(tokens, normalize=True).cpu()
 
     @torch.no_grad()
-    def embed_images(self, images: Sequence[str | Path | Image.Image]) -> torch.Tensor:
+    def embed_images(
+        self, images: Sequence[str | Path | Image.Image | torch.Tensor]
+    ) -> torch.Tensor:
         batches = [
             self.backbone.encode_image(
                 torch.stack(
-                    [self._image_tensor(image) for image in images[i : i + self.batch_size]]
+                    [self.image_tensor(image) for image in images[i : i + self.batch_size]]
                 ).to(self.device),
                 normalize=True,
             ).cpu()
@@ -97,12 +102,14 @@ class SocialReward:
         ]
         return torch.cat(batches) if batches else torch.empty(0, self.backbone.visual.output_dim)
 
-    def score(self, prompt: str, images: Sequence[str | Path | Image.Image]) -> list[float]:
+    def score(
+        self, prompt: str, images: Sequence[str | Path | Image.Image | torch.Tensor]
+    ) -> list[float]:
         """One score per image: the cosine of the prompt's and the image's embeddings."""
         return self.score_pairs([prompt] * len(images), images)
 
     def score_pairs(
-        self, prompts: Sequence[str], images: Sequence[str | Path | Image.Image]
+        self, prompts: Sequence[str], images: Sequence[str | Path | Image.Image | torch.Tensor]
     ) -> list[float]:
         """One score per (prompt, image) row; each distinct prompt is embedded once."""
         distinct = sorted(set(prompts))

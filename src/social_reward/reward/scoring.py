@@ -3,11 +3,16 @@
 The input is a parquet or CSV file with the columns `prompt` and `file` (absolute, or
 relative to the input file's folder); the output holds the same rows in the same order
 with a `score` column. Unreadable images get an empty score and are reported with their
-paths; the other rows are scored.
+paths; the other rows are scored. The output is written under a temporary name and renamed
+when complete (a crash never leaves a table that looks whole), and is never the input.
+Memory stays bounded per batch whatever the images' size: each image is reduced to the
+model's input as soon as it is decoded.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,13 +23,14 @@ import pyarrow.parquet as pq
 from PIL import Image
 from tqdm import tqdm
 
+from social_reward.artifacts import FILE_MODE
 from social_reward.errors import SocialRewardError
 from social_reward.reward.model import SocialReward
 
 REQUIRED_COLUMNS = ("prompt", "file")
 SCORE_COLUMN = "score"
 SUFFIXES = (".parquet", ".csv")
-ROWS_PER_BATCH = 1024  # rows read, scored and written at a time
+ROWS_PER_BATCH = 256  # rows read, scored and written at a time (their inputs held at once)
 
 
 class ScoringInputError(SocialRewardError, ValueError):
@@ -57,10 +63,11 @@ def _batches(path: Path) -> Iterator[pa.RecordBatch]:
         raise ScoringInputError(f"{path}: not a readable table ({error})") from error
 
 
-def _open_image(path: Path) -> Image.Image:
+def _image_input(reward: SocialReward, path: Path):
+    """The model's input for one image file, so that no decoded image outlives its row."""
     with Image.open(path) as image:
         image.load()
-        return image.convert("RGB")
+        return reward.image_tensor(image)
 
 
 def score_table(
@@ -71,10 +78,34 @@ def score_table(
     _check_suffix(output_path, "output")
     if not input_path.is_file():
         raise ScoringInputError(f"{input_path}: file missing")
+    if output_path.resolve() == input_path.resolve():
+        raise ScoringInputError(
+            f"{output_path}: the output is the input (rule: scoring never overwrites its "
+            f"input); choose another file, e.g. {input_path.with_stem(input_path.stem + '-scored')}"
+        )
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(
+        # The format follows the suffix: the temporary name keeps the output's.
+        prefix=f".{output_path.name}.",
+        suffix=f".tmp{output_path.suffix}",
+        dir=output_path.parent,
+    )
+    os.close(handle)
+    try:
+        report = _score_into(reward, input_path, Path(temporary), progress)
+        os.chmod(temporary, FILE_MODE)  # mkstemp makes it private; outputs are shared
+        os.replace(temporary, output_path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    return report
+
+
+def _score_into(
+    reward: SocialReward, input_path: Path, output_path: Path, progress: bool
+) -> ScoringReport:
     base = input_path.parent
     report = ScoringReport()
     writer = None
-    output_path.parent.mkdir(parents=True, exist_ok=True)
     total = (
         pq.ParquetFile(input_path).metadata.num_rows
         if input_path.suffix.lower() == ".parquet"
@@ -96,7 +127,7 @@ def score_table(
                 try:
                     if prompt is None or path is None:
                         raise ValueError("prompt or file is empty")
-                    images.append(_open_image(path))
+                    images.append(_image_input(reward, path))
                     readable.append(row)
                 except (OSError, ValueError, Image.DecompressionBombError) as error:
                     report.errors.append(f"{path}: {error}")

@@ -29,7 +29,7 @@ from social_reward.data.validation import (
     summarise,
 )
 from social_reward.data.validation_report import render_report
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, png_claiming
 
 # ---- image files ----------------------------------------------------------------------------
 
@@ -47,25 +47,48 @@ def image_dir(tmp_path) -> Path:
     return folder
 
 
+MAX_SIDE = 8192
+
+
+def inspect(export_dir: Path, file: str | None) -> tuple:
+    return inspect_image_file(export_dir, file, MAX_SIDE)
+
+
 @pytest.mark.parametrize("name", ["ok.png", "ok.jpg", "ok.webp"])
 def test_a_good_image_gives_its_decoded_size(image_dir, name):
-    assert inspect_image_file(image_dir, f"images/a/{name}") == (True, True, 24, 16)
+    assert inspect(image_dir, f"images/a/{name}") == (True, True, True, 24, 16)
 
 
 @pytest.mark.parametrize("name", ["garbage.png", "truncated.png", "other.gif"])
 def test_a_file_that_is_no_png_jpeg_or_webp_exists_but_does_not_decode(image_dir, name):
-    assert inspect_image_file(image_dir, f"images/a/{name}") == (True, False, None, None)
+    assert inspect(image_dir, f"images/a/{name}") == (True, True, False, None, None)
 
 
 def test_a_missing_file_or_a_folder_does_not_exist(image_dir):
-    assert inspect_image_file(image_dir, "images/a/gone.png") == (False, None, None, None)
-    assert inspect_image_file(image_dir, "images/a") == (False, None, None, None)
+    assert inspect(image_dir, "images/a/gone.png") == (True, False, None, None, None)
+    assert inspect(image_dir, "images/a") == (True, False, None, None, None)
 
 
 def test_an_unsafe_or_null_path_is_not_opened(image_dir):
     absolute = (image_dir / "images" / "a" / "ok.png").as_posix()  # exists, and decodes
     for file in (absolute, "images/../images/a/ok.png", "images\\a\\ok.png", "", None):
-        assert inspect_image_file(image_dir, file) == (None, None, None, None), file
+        assert inspect(image_dir, file) == (None, None, None, None, None), file
+
+
+def test_a_linked_file_or_folder_is_never_opened(image_dir, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    Image.new("RGB", (24, 16), "red").save(outside / "secret.png")
+    (image_dir / "images" / "a" / "link.png").symlink_to(outside / "secret.png")
+    (image_dir / "images" / "linked").symlink_to(outside)
+    (image_dir / "images" / "inside.png").symlink_to(image_dir / "images" / "a" / "ok.png")
+    for file in ("images/a/link.png", "images/linked/secret.png", "images/inside.png"):
+        assert inspect(image_dir, file) == (False, None, None, None, None), file
+
+
+def test_a_header_claiming_more_than_the_bound_is_not_decoded(image_dir):
+    (image_dir / "images" / "huge.png").write_bytes(png_claiming(9000, 9000))
+    assert inspect(image_dir, "images/huge.png") == (True, True, None, 9000, 9000)
 
 
 # ---- file-level reading ---------------------------------------------------------------------

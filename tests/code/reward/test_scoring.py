@@ -7,7 +7,7 @@ from PIL import Image
 
 from social_reward.reward.backbone import DEFAULT_BACKBONE, build_backbone
 from social_reward.reward.model import SocialReward
-from social_reward.reward.scoring import ScoringInputError, score_table
+from social_reward.reward.scoring import ROWS_PER_BATCH, ScoringInputError, score_table
 from tests.conftest import run
 
 
@@ -79,3 +79,54 @@ def test_the_command_scores_and_reports_unreadable_images(saved_reward, table, t
     assert "error: unreadable image" in result.stderr and "broken.png" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(pd.read_parquet(tmp_path / "scored.parquet")) == 9
+
+
+def test_the_output_never_overwrites_the_input(saved_reward, table, tmp_path):
+    reward, _ = saved_reward
+    source = tmp_path / "input.parquet"
+    table.to_parquet(source)
+    before = source.read_bytes()
+    (tmp_path / "same").symlink_to(tmp_path)
+    for output in (
+        source,
+        tmp_path / "same" / "input.parquet",
+        tmp_path / "x" / ".." / source.name,
+    ):
+        with pytest.raises(ScoringInputError) as error:
+            score_table(reward, source, output, progress=False)
+        assert str(error.value) == (
+            f"{output}: the output is the input (rule: scoring never overwrites its input); "
+            f"choose another file, e.g. {tmp_path / 'input-scored.parquet'}"
+        )
+    assert source.read_bytes() == before
+
+
+class FailsOnSecondBatch:
+    """The saved reward, failing as a crash would once the first batch is written."""
+
+    def __init__(self, reward: SocialReward) -> None:
+        self.reward, self.calls = reward, 0
+
+    def image_tensor(self, image):
+        return self.reward.image_tensor(image)
+
+    def score_pairs(self, prompts, images):
+        self.calls += 1
+        if self.calls == 2:
+            raise RuntimeError("the machine died")
+        return self.reward.score_pairs(prompts, images)
+
+
+def test_a_failure_midway_leaves_the_old_output_and_no_temporary_file(
+    saved_reward, table, tmp_path
+):
+    """A crash mid-way never leaves a truncated table that looks complete."""
+    reward, _ = saved_reward
+    rows = pd.concat([table] * (ROWS_PER_BATCH // len(table) + 1), ignore_index=True)
+    rows.to_parquet(tmp_path / "input.parquet")
+    output = tmp_path / "out.parquet"
+    output.write_bytes(b"the previous output")
+    with pytest.raises(RuntimeError, match="the machine died"):
+        score_table(FailsOnSecondBatch(reward), tmp_path / "input.parquet", output, progress=False)
+    assert output.read_bytes() == b"the previous output"
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
