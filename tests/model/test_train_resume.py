@@ -1,44 +1,24 @@
-"""An interrupted `train` run resumes from its epoch checkpoint and ends as if never stopped."""
+"""An interrupted `train` run resumes from its epoch checkpoint and ends as if never stopped;
+a checkpoint that does not load is set aside and the run starts afresh."""
 
 from __future__ import annotations
 
-import signal
+import logging
 
-import lightning as L
-import pytest
 import torch
 
-from social_reward.reward.trainer import BEST_CHECKPOINT, LAST_CHECKPOINT, TrainingInterrupted
+from social_reward.reward.trainer import BEST_CHECKPOINT
+from social_reward.training.checkpoints import CORRUPT_SUFFIX, LAST_CHECKPOINT
 from tests.model.conftest import EPOCHS, VARIANT, train, train_config
+from tests.model.interruption import EpochsRun, interrupt_after_first_epoch
 
-
-class InterruptAfterFirstEpoch(L.Callback):
-    """Ctrl+C as Lightning sees it, once the first epoch (and its checkpoint) is done."""
-
-    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if trainer.current_epoch == 1:
-            raise KeyboardInterrupt
-
-
-class EpochsRun(L.Callback):
-    """The epochs a run trains (a resumed run starts after its checkpoint's)."""
-
-    def __init__(self) -> None:
-        self.epochs: list[int] = []
-
-    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        self.epochs.append(trainer.current_epoch)
+GARBAGE = b"not a checkpoint: a copy cut short"
 
 
 def test_interrupted_run_resumes_to_the_uninterrupted_weights(baseline, training_inputs, tmp_path):
     config = train_config(training_inputs, tmp_path)
     assert config.epochs == EPOCHS == 2
-    handler = signal.getsignal(signal.SIGINT)
-    try:
-        with pytest.raises(TrainingInterrupted, match=VARIANT):
-            train(config, callbacks=(InterruptAfterFirstEpoch(),))
-    finally:  # Lightning ignores SIGINT after a KeyboardInterrupt; give it back to pytest
-        signal.signal(signal.SIGINT, handler)
+    interrupt_after_first_epoch(lambda callbacks: train(config, callbacks=callbacks), VARIANT)
 
     # The epoch checkpoint to resume from, and the best validation epoch's so far.
     checkpoints = {path.name: path for path in config.checkpoint_dir.rglob("*.ckpt")}
@@ -59,3 +39,23 @@ def test_interrupted_run_resumes_to_the_uninterrupted_weights(baseline, training
     assert resumed.files()["plot"] == baseline.files()["plot"]  # epoch 1's row was kept
     assert resumed.metrics == baseline.metrics
     assert not checkpoint.parent.exists()
+
+
+def test_a_corrupt_checkpoint_is_set_aside_and_the_run_starts_afresh(
+    baseline, training_inputs, tmp_path, caplog
+):
+    config = train_config(training_inputs, tmp_path)
+    interrupt_after_first_epoch(lambda callbacks: train(config, callbacks=callbacks), VARIANT)
+    (checkpoint,) = config.checkpoint_dir.rglob(LAST_CHECKPOINT)
+    checkpoint.write_bytes(GARBAGE)
+
+    epochs = EpochsRun()
+    with caplog.at_level(logging.WARNING):
+        rerun = train(config, callbacks=(epochs,))
+    assert epochs.epochs == [0, 1]  # from the start
+    assert rerun.files() == baseline.files()
+    (aside,) = checkpoint.parent.glob(f"{LAST_CHECKPOINT}{CORRUPT_SUFFIX}*")
+    assert aside.read_bytes() == GARBAGE  # kept, never deleted
+    assert [path.name for path in checkpoint.parent.iterdir()] == [aside.name]
+    warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
+    assert any(str(checkpoint) in r.message and str(aside) in r.message for r in warnings)

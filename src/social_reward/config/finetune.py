@@ -21,6 +21,8 @@ class FinetuneConfig(FinetuneTrainerConfig, Section):
     out_dir: Path = Path("models/generator")
     metrics: Path = Path("metrics/finetune.json")
     log: Path = Path("plots/finetune.csv")
+    # An interrupted run resumes from here (<fingerprint>/last.ckpt); removed when done.
+    checkpoint_dir: Path = Path("artifacts/checkpoints/finetune")
     # CPU threads while training. DRaFT's backward through sampling gave different adapter
     # bytes from run to run with 2 threads and the same bytes with 1 (measured on the CI
     # profile), so 1 keeps `dvc repro --force` byte-identical; empty: torch's default.

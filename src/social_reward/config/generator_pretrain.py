@@ -21,6 +21,8 @@ class GeneratorPretrainConfig(DiffusionConfig, Section):
     metrics: Path = Path("metrics/generator_pretrain.json")
     log: Path = Path("plots/generator_pretrain.csv")
     samples: Path = Path("reports/generator_pretrain/samples.png")
+    # An interrupted run resumes from here (<fingerprint>/last.ckpt); removed when done.
+    checkpoint_dir: Path = Path("artifacts/checkpoints/generator_pretrain")
     sample_prompts: int = Field(8, gt=0)  # rows of the sample grid (training prompts)
     sample_seeds: int = Field(6, gt=0)
     sampling_steps: int = Field(20, gt=0)

@@ -17,3 +17,5 @@ class PretrainConfig(ContrastiveConfig, Section):
     out_dir: Path = Path("models/backbone")
     metrics: Path = Path("metrics/pretrain.json")
     log: Path = Path("plots/pretrain.csv")
+    # An interrupted run resumes from here (<fingerprint>/last.ckpt); removed when done.
+    checkpoint_dir: Path = Path("artifacts/checkpoints/pretrain")

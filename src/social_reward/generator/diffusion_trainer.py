@@ -3,9 +3,14 @@
 v-prediction with min-SNR weighting (diffusers' `compute_snr`), prompt features computed
 once per distinct caption by the frozen text tower, a share of empty prompts so that
 classifier-free guidance works, and diffusers' `EMAModel`, whose weights are the ones saved.
+An interrupted run resumes from its last epoch checkpoint (training/checkpoints.py), the EMA
+included.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
 
 import lightning as L
 import pandas as pd
@@ -17,11 +22,12 @@ from social_reward.generator.data import decode_pixels
 from social_reward.generator.diffusion_config import DiffusionConfig
 from social_reward.generator.pipeline import TinyGenerator
 from social_reward.reward.data import prompt_captions
+from social_reward.training.checkpoints import fit_resumable, resumable_trainer, step_limited
 from social_reward.training.epoch_history import EpochHistory
-from social_reward.training.lightning_trainer import build_trainer
 from social_reward.training.schedules import warmup_cosine
 
 MAX_PIXEL = 255.0
+EMA_STATE = "ema"  # the EMA's state in a checkpoint (not a registered module's)
 
 
 def denoising_target(scheduler, latents: torch.Tensor, noise: torch.Tensor, timesteps):
@@ -130,6 +136,12 @@ class DiffusionModule(L.LightningModule):
         self.ema.copy_to(self.unet.parameters())
         self.generator.to("cpu")
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint[EMA_STATE] = self.ema.state_dict()  # plain numbers and tensors
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.ema.load_state_dict(checkpoint[EMA_STATE])
+
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(
             self.unet.parameters(), lr=self.config.learning_rate, weight_decay=0.0
@@ -140,15 +152,27 @@ class DiffusionModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
-def step_trainer(config, history: L.Callback, progress: bool) -> L.Trainer:
+def step_trainer(
+    config,
+    history: L.Callback,
+    progress: bool,
+    checkpoints: Path,
+    loader: DataLoader,
+    callbacks: Sequence[L.Callback] = (),
+) -> L.Trainer:
     """The Trainer both generator stages use: `config.steps` optimiser steps, clipped
-    gradients, seeded and deterministic, the per-epoch history as the only callback."""
-    return build_trainer(
+    gradients, seeded and deterministic, the per-epoch history and `callbacks`, and an epoch
+    checkpoint in `checkpoints` that holds `loader`'s shuffling state too."""
+    # Counted in epochs and stopped at the step: resuming a run Lightning counts in steps
+    # replays the end of the checkpoint's epoch (see StepLimit).
+    limit = step_limited(config.steps, len(loader))
+    return resumable_trainer(
         config,
-        [history],
+        [history, *limit["callbacks"], *callbacks],
         progress,
-        max_steps=config.steps,
-        enable_checkpointing=False,
+        checkpoints,
+        generators=[loader.generator],
+        max_epochs=limit["max_epochs"],
         gradient_clip_val=config.gradient_clip,
     )
 
@@ -164,18 +188,28 @@ def image_loader(count: int, config: DiffusionConfig) -> DataLoader:
 
 
 def fit_diffusion(
-    generator: TinyGenerator, images: pd.DataFrame, config: DiffusionConfig, progress: bool = True
+    generator: TinyGenerator,
+    images: pd.DataFrame,
+    config: DiffusionConfig,
+    checkpoints: Path,
+    progress: bool = True,
+    callbacks: Sequence[L.Callback] = (),
 ) -> EpochHistory:
     """Train the generator's denoiser in place on images and their prompts (columns path and
-    prompt); its EMA weights are the ones kept. Returns the loss per epoch."""
+    prompt); its EMA weights are the ones kept. Returns the loss per epoch.
+
+    An epoch checkpoint is kept in `checkpoints`, and a run finding one there resumes from it;
+    `callbacks` are extra Lightning callbacks (tests interrupt a run with one).
+    TrainingInterrupted when the run stops before its last step."""
     pixels = decode_pixels(
         list(images["path"]), generator.image_size, config.decode_workers, progress
     )
     captions, caption_of_image = prompt_captions(images["prompt"])
     history = EpochHistory(("train_loss",))
-    trainer = step_trainer(config, history, progress)
+    loader = image_loader(len(pixels), config)
+    trainer = step_trainer(config, history, progress, checkpoints, loader, callbacks)
     module = DiffusionModule(
         generator, pixels, caption_of_image, CaptionFeatures(generator, captions), config
     )
-    trainer.fit(module, image_loader(len(pixels), config))
+    fit_resumable(trainer, module, checkpoints, "generator pretraining", train_dataloaders=loader)
     return history

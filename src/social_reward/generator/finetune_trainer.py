@@ -11,6 +11,8 @@ Two methods:
 
 The base weights stay frozen; only the adapters train and only they are saved, through
 diffusers' own LoRA saving (`save_lora_adapter`) so that `load_lora_adapter` reads them.
+An interrupted run resumes from its last epoch checkpoint (training/checkpoints.py), which
+holds the adapters only: the base weights come from the base generator, as on a fresh start.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from social_reward.generator.diffusion_trainer import denoising_loss, step_train
 from social_reward.generator.finetune_config import FinetuneTrainerConfig
 from social_reward.generator.pipeline import Generator, GeneratorError
 from social_reward.generator.sampling import guided_prediction, sample, sample_batched
+from social_reward.training.checkpoints import fit_resumable
 from social_reward.training.epoch_history import EpochHistory
 from social_reward.training.schedules import warmup_cosine
 
@@ -146,6 +149,9 @@ class FinetuneModule(L.LightningModule):
         self.picks = picks
         self.prompt_of_pick = list(prompt_of_pick or [])
         self.lora_parameters = add_lora(generator, config)
+        # Checkpoints hold the adapters only (on_save_checkpoint): the frozen base is missing
+        # from them by design.
+        self.strict_loading = False
         if config.gradient_checkpointing:
             self.unet.enable_gradient_checkpointing()
         if reward is not None:
@@ -161,6 +167,14 @@ class FinetuneModule(L.LightningModule):
             self.prompt_embeddings = self.prompt_embeddings.to(self.device)
         if self.picks is not None:
             self.picks = self.picks.to(self.device)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # The frozen base weights (a whole UNet at real sizes) are the base generator's, which
+        # the run's fingerprint covers: a checkpoint needs only what trains.
+        trained = {name for name, parameter in self.named_parameters() if parameter.requires_grad}
+        checkpoint["state_dict"] = {
+            name: value for name, value in checkpoint["state_dict"].items() if name in trained
+        }
 
     def training_step(self, batch: tuple[torch.Tensor]) -> torch.Tensor:
         rows = batch[0].cpu()
@@ -289,9 +303,16 @@ def fit_lora(
     reward,
     prompts: list[str],
     config: FinetuneTrainerConfig,
+    checkpoints: Path,
     progress: bool = True,
+    callbacks: Sequence[L.Callback] = (),
 ) -> FinetuneRun:
-    """Add LoRA adapters to the generator and train them with `config.method`."""
+    """Add LoRA adapters to the generator and train them with `config.method`.
+
+    An epoch checkpoint is kept in `checkpoints`, and a run finding one there resumes from it
+    (best_of_n draws its picks again: they are seeded); `callbacks` are extra Lightning
+    callbacks (tests interrupt a run with one). TrainingInterrupted when the run stops before
+    its last step."""
     if config.method == "best_of_n":
         picks, prompt_of_pick, best, mean = best_of_n_picks(
             generator, reward, prompts, config, progress
@@ -310,8 +331,9 @@ def fit_lora(
         details = {"draft_steps": config.draft_steps, "base_penalty": config.base_penalty}
     names = ("train_loss",) if config.method == "best_of_n" else ("train_loss", "train_reward")
     history = EpochHistory(names)
-    trainer = step_trainer(config, history, progress)
-    trainer.fit(module, finetune_loader(rows, config))
+    loader = finetune_loader(rows, config)
+    trainer = step_trainer(config, history, progress, checkpoints, loader, callbacks)
+    fit_resumable(trainer, module, checkpoints, "fine-tuning", train_dataloaders=loader)
     return FinetuneRun(
         history=history,
         trainable_parameters=sum(p.numel() for p in module.lora_parameters),

@@ -7,6 +7,9 @@ targets spread over them) instead of false negatives.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import lightning as L
 import pandas as pd
 import torch
@@ -16,8 +19,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from social_reward.reward.backbone import tokenizer_for
 from social_reward.reward.contrastive_config import ContrastiveConfig
 from social_reward.reward.data import ImageBank, prompt_captions, prompt_groups
+from social_reward.training.checkpoints import fit_resumable, resumable_trainer
 from social_reward.training.epoch_history import EpochHistory
-from social_reward.training.lightning_trainer import build_trainer
 from social_reward.training.schedules import warmup_cosine
 
 
@@ -97,20 +100,30 @@ def fit_contrastive(
     name: str,
     images: pd.DataFrame,
     config: ContrastiveConfig,
+    checkpoints: Path,
     progress: bool = True,
+    callbacks: Sequence[L.Callback] = (),
 ) -> EpochHistory:
     """Train `backbone` (architecture `name`) in place on images and their prompts (columns
-    image_id, path, prompt, prompt_key); returns the loss per epoch."""
+    image_id, path, prompt, prompt_key); returns the loss per epoch.
+
+    An epoch checkpoint is kept in `checkpoints`, and a run finding one there resumes from it
+    (training/checkpoints.py); `callbacks` are extra Lightning callbacks (tests interrupt a
+    run with one). TrainingInterrupted when the run stops before its last epoch."""
     bank = ImageBank.of_images(backbone, images, config.decode_workers, progress)
     captions, caption_of_image = prompt_captions(images["prompt"])
     caption_tokens = tokenizer_for(name)(captions)
     groups = torch.tensor(prompt_groups(images["prompt_key"]))
     history = EpochHistory(("train_loss",))
-    trainer = build_trainer(
-        config, [history], progress, max_epochs=config.epochs, enable_checkpointing=False
+    loader = pretrain_loader(groups, config)
+    trainer = resumable_trainer(
+        config,
+        [history, *callbacks],
+        progress,
+        checkpoints,
+        generators=[loader.generator],  # the shuffling, restored on resume
+        max_epochs=config.epochs,
     )
-    trainer.fit(
-        ContrastiveModule(backbone, bank, caption_tokens, caption_of_image, config),
-        pretrain_loader(groups, config),
-    )
+    module = ContrastiveModule(backbone, bank, caption_tokens, caption_of_image, config)
+    fit_resumable(trainer, module, checkpoints, "pretraining", train_dataloaders=loader)
     return history

@@ -24,7 +24,6 @@ from torch.utils.data import DataLoader, Sampler
 from torchmetrics import MeanMetric
 
 from social_reward.config.section import ParamsError
-from social_reward.errors import SocialRewardError
 from social_reward.reward.backbone import tokenizer_for, unlock, vision_blocks, vision_embeddings
 from social_reward.reward.data import ImageBank, PairSet, images_of_pairs, pair_set
 from social_reward.reward.losses import LOSSES, neutrality_penalty, score_margin
@@ -36,17 +35,12 @@ from social_reward.reward.prefix import (
     frozen_block_count,
 )
 from social_reward.reward.trainer_config import RewardTrainerConfig
+from social_reward.training.checkpoints import fit_resumable, resumable_trainer
 from social_reward.training.epoch_history import EpochHistory
-from social_reward.training.lightning_trainer import build_trainer
 
 PREFIX_BATCH = 128  # images per forward pass when the cache is filled
 STEP_SEED_STRIDE = 1_000_003  # separates the seeds of steps from run seeds
-LAST_CHECKPOINT = "last.ckpt"
 BEST_CHECKPOINT = "best.ckpt"
-
-
-class TrainingInterrupted(SocialRewardError, RuntimeError):
-    """Training stopped before its last epoch; its checkpoint is kept for resuming."""
 
 
 def _trainable(module: torch.nn.Module | torch.nn.Parameter | None) -> bool:
@@ -376,9 +370,10 @@ def fit_reward(
     """Fine-tune `backbone` (architecture `name`) on the pairs, in place, with Lightning.
 
     An epoch checkpoint is kept in `checkpoints` (one file, overwritten), and a run finding
-    one there resumes from it; `callbacks` are extra Lightning callbacks (tests interrupt a
-    run with one). TrainingInterrupted, its message starting with `label`, when the run
-    stops before its last epoch."""
+    one there resumes from it (one that does not load is set aside: `resume_point`);
+    `callbacks` are extra Lightning callbacks (tests interrupt a run with one).
+    TrainingInterrupted (training/checkpoints.py), its message starting with `label`, when
+    the run stops before its last epoch."""
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
     images = images_of_pairs(train_pairs, val_pairs)
@@ -406,44 +401,18 @@ def fit_reward(
         if config.early_stopping_patience
         else []
     )
-    trainer = build_trainer(
+    trainer = resumable_trainer(
         config,
-        [
-            history,
-            # Before the epoch checkpoint, so that the epoch's best is in what a resumed run
-            # restores (checkpoint callbacks run in their list order).
-            best,
-            # One file, overwritten each epoch. (save_last with save_top_k=0 writes nothing:
-            # Lightning saves `last` only in a step where a top-k checkpoint was saved.)
-            ModelCheckpoint(
-                dirpath=checkpoints,
-                filename=Path(LAST_CHECKPOINT).stem,
-                save_top_k=1,
-                enable_version_counter=False,
-            ),
-            *stopping,
-            *callbacks,
-        ],
+        # `best` before the epoch checkpoint (`resumable_trainer` adds it last), so that the
+        # epoch's best is in what a resumed run restores (checkpoint callbacks run in order).
+        [history, best, *stopping, *callbacks],
         progress,
+        checkpoints,
         max_epochs=config.epochs,
         use_distributed_sampler=False,  # ShardedBatchSampler shards every batch itself
         num_sanity_val_steps=0,
     )
-    resume = checkpoints / LAST_CHECKPOINT
-    message = f"{label} interrupted; rerun the stage to resume from {resume}"
-    try:
-        trainer.fit(
-            module,
-            datamodule=data,
-            ckpt_path=resume if resume.is_file() else None,
-            weights_only=True,  # a checkpoint is never unpickled beyond tensors and plain data
-        )
-    except SystemExit as error:  # Lightning ends a run stopped by Ctrl+C with sys.exit(1)
-        if not trainer.interrupted:
-            raise
-        raise TrainingInterrupted(message) from error
-    if trainer.interrupted:
-        raise TrainingInterrupted(message)
+    fit_resumable(trainer, module, checkpoints, label, datamodule=data)
     best_epoch = len(history.rows)
     if config.keep_best_epoch and best.best_model_path:
         kept = torch.load(best.best_model_path, map_location="cpu", weights_only=True)

@@ -6,33 +6,70 @@ the weights stay where they are. Without, it trains the small default of this re
 (`generator/pipeline.py`) from random weights on the export's images and prompts, leaving
 out the test split's prompts as the reward's pretraining does, and saves it as a folder of
 diffusers components. A grid of samples for training prompts shows what it learned.
+
+An interrupted training resumes from its last epoch checkpoint, under
+`generator_pretrain.checkpoint_dir/<fingerprint>` (the fingerprint covers the training
+settings, the UNet config, the images file and the backbone, so a changed run never resumes a
+stale one); they are removed when the run completes.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
 
-from social_reward.artifacts import TEST_SPLIT, StageResult, read_training_images, write_metrics
+from social_reward.artifacts import (
+    IMAGE_SPLITS_FILE,
+    TEST_SPLIT,
+    StageResult,
+    read_training_images,
+    write_metrics,
+)
 from social_reward.config.generator import GeneratorModelConfig
 from social_reward.config.generator_pretrain import GeneratorPretrainConfig
 from social_reward.config.section import DEFAULT_PARAMS, load_sections
 from social_reward.generator.data import representative_prompts
+from social_reward.generator.diffusion_config import DiffusionConfig
 from social_reward.generator.diffusion_trainer import fit_diffusion
 from social_reward.generator.grid import sample_grid
-from social_reward.generator.pipeline import StableDiffusionGenerator, TinyGenerator, device_for
+from social_reward.generator.pipeline import (
+    StableDiffusionGenerator,
+    TinyGenerator,
+    device_for,
+    unet_config,
+)
 from social_reward.reward.backbone import load_saved_backbone
+from social_reward.training.checkpoints import discard_checkpoints
+from social_reward.training.run_identity import file_digest, folder_digest, run_fingerprint
+
+
+def checkpoint_folder(config: GeneratorPretrainConfig) -> Path:
+    """Where this run's checkpoints live: keyed by its training settings and inputs."""
+    fingerprint = run_fingerprint(
+        config.model_dump(include=set(DiffusionConfig.model_fields)),
+        unet_config(config.unet),
+        file_digest([config.pairs_dir / IMAGE_SPLITS_FILE]),
+        folder_digest(config.backbone_dir),
+    )
+    return config.checkpoint_dir / fingerprint
 
 
 def run(
-    model: GeneratorModelConfig, config: GeneratorPretrainConfig, progress: bool = True
+    model: GeneratorModelConfig,
+    config: GeneratorPretrainConfig,
+    progress: bool = True,
+    callbacks: Sequence[L.Callback] = (),
 ) -> dict:
+    """Check or train the base generator; write it, its metrics, loss plot and sample grid.
+    `callbacks` are extra Lightning callbacks of the training (tests interrupt with one)."""
     L.seed_everything(config.seed, workers=True, verbose=False)
     images = read_training_images(config.pairs_dir)
     metrics: dict = {"pretrained": str(model.pretrained) if model.pretrained else None}
+    checkpoints: Path | None = None  # a pretrained generator trains nothing: no checkpoints
     if model.pretrained:
         generator = StableDiffusionGenerator.from_pretrained(Path(model.pretrained))
         generator.save_reference(config.out_dir, Path(model.pretrained))
@@ -47,7 +84,8 @@ def run(
             config.text_tokens,
         )
         started = time.perf_counter()
-        history = fit_diffusion(generator, images, config, progress)
+        checkpoints = checkpoint_folder(config)
+        history = fit_diffusion(generator, images, config, checkpoints, progress, callbacks)
         print(f"generator pretrained in {time.perf_counter() - started:.0f} s")
         history.write_csv(config.log)
         backbone, _ = load_saved_backbone(config.backbone_dir)
@@ -74,7 +112,10 @@ def run(
         config.samples,
         title="Base generator: training prompts (rows), seeds (columns)",
     )
-    return write_metrics(config.metrics, metrics)
+    written = write_metrics(config.metrics, metrics)
+    if checkpoints is not None:
+        discard_checkpoints(checkpoints)
+    return written
 
 
 def main(params: Path = DEFAULT_PARAMS) -> StageResult:

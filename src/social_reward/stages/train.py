@@ -10,13 +10,13 @@ with the architecture, unlock mode, loss and a hash of the training data),
 An interrupted run resumes from its last epoch checkpoint: checkpoints live under
 `train.checkpoint_dir/<variant>/<fingerprint>`, where the fingerprint covers the config,
 the backbone and the pairs, so a changed run never resumes a stale one. They are removed
-when the run completes.
+when the run completes; one that does not load is set aside (`last.ckpt.corrupt-<time>`,
+kept) with a warning, and the run starts afresh.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +37,7 @@ from social_reward.reward.backbone import load_saved_backbone
 from social_reward.reward.data import read_pairs, share_of_pairs
 from social_reward.reward.model import SocialReward
 from social_reward.reward.trainer import check_batch_split, fit_reward
+from social_reward.training.checkpoints import discard_checkpoints
 from social_reward.training.run_identity import file_digest, run_fingerprint
 
 
@@ -125,7 +126,7 @@ def run(
             "val_accuracy": kept["val_accuracy"],
         },
     )
-    shutil.rmtree(checkpoints, ignore_errors=True)
+    discard_checkpoints(checkpoints)
     print(f"trained {variant} in {time.perf_counter() - started:.0f} s")
     return metrics
 

@@ -25,3 +25,13 @@ def run_fingerprint(*parts: object) -> str:
     """A short hash of JSON-serialisable parts (a config's dump, file digests)."""
     text = json.dumps(list(parts))
     return hashlib.sha256(text.encode()).hexdigest()[:FINGERPRINT_CHARS]
+
+
+def folder_digest(folder: Path) -> str:
+    """sha256 over every file below `folder` (a saved model): its path there and its bytes,
+    in path order, so that a renamed or moved file changes it too."""
+    digest = hashlib.sha256()
+    for path in sorted(path for path in folder.rglob("*") if path.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode())
+        digest.update(file_digest([path]).encode())
+    return digest.hexdigest()
