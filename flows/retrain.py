@@ -1,9 +1,11 @@
 """Flow `retrain`: a fresh export from the drop folder, the pipeline, champion/challenger.
 
-1. `social-reward intake`: the newest fresh export in `retrain.inbox` is validated and checked
-   for drift against the champion's reference; a gate stops the flow with its own message
-   (the export moves to `retrain.rejected_dir`, the registry records why). Otherwise it
-   replaces `data/` and is versioned with `dvc add data`.
+1. `social-reward intake`: the newest fresh export in `retrain.inbox` (a folder its producer
+   marked complete with `READY`) is validated and checked for drift against the champion's
+   reference; a gate stops the flow with its own message (the export moves to
+   `retrain.rejected_dir`, the registry records why). Otherwise it replaces `data/` and is
+   versioned with `dvc add data`; an intake or promotion a crash interrupted is finished
+   first.
 2. The `pipeline` flow runs every DVC stage on it.
 3. `social-reward challenge`: the new reward against the champion on the same fresh test
    pairs; promoted to `models/production/champion/` only when every gate passed and it is

@@ -248,6 +248,7 @@ def test_intake_rejects_a_broken_manifest_names_the_key_and_keeps_the_export(tmp
     (export / "manifest.json").write_text(
         '{"schema_version": 1, "exported_at": "yesterday", "source": "platform"}'
     )
+    (export.parent / "READY").touch()  # the producer's "export complete" marker
     result = run(["social-reward", "intake"], cwd=tmp_path, check=False)
     assert result.returncode == 1
     assert "stopped at the validate gate" in result.stderr

@@ -104,3 +104,22 @@ def test_drift_reports_are_the_same_bytes_on_the_same_data(validated_exports, re
     assert (tmp_path / "first" / "drift.json").read_text().replace("first", "") == (
         tmp_path / "second" / "drift.json"
     ).read_text().replace("second", "")
+
+
+def test_a_missing_reference_after_a_promotion_is_an_error_not_a_first_run(
+    validated_exports, tmp_path
+):
+    """Once the registry records a promotion, "no reference yet" would let any export pass."""
+    registry = tmp_path / "registry.jsonl"
+    registry.write_text('{"promoted": false, "reason": "not better"}\nnot json\n')
+    missing = tmp_path / "champion" / "drift_reference.parquet"
+    config = drift_config(validated_exports["later"], missing, tmp_path / "out", registry=registry)
+    assert check_drift(config)["reference"] is None  # no promotion yet: the first run passes
+    with registry.open("a") as lines:
+        lines.write('{"promoted": true, "reason": "better"}\n')
+    with pytest.raises(GateFailed) as stopped:
+        check_drift(config)
+    assert str(stopped.value).startswith(
+        f"{missing}: file missing, but {registry} records 1 promotion(s) (rule: once a model "
+        "is promoted, the drift gate compares with its reference)"
+    )

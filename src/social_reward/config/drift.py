@@ -20,6 +20,9 @@ class DriftConfig(Section):
     features: Path = Path("artifacts/drift/features.parquet")  # this export's feature table
     # Stored with the production model; until one exists, the stage passes.
     reference: Path = Path("models/production/champion/drift_reference.parquet")
+    # The retrain flow's decisions: once one records a promotion, a missing reference is an
+    # error, never "no reference yet".
+    registry: Path = Path("models/registry.jsonl")
     report_dir: Path = Path("reports/drift")
     metrics: Path = Path("metrics/drift.json")
     verdict: Path = DRIFT_VERDICT  # the gate's verdict, which later stages require

@@ -37,7 +37,7 @@ class RetrainConfig(Section):
 
     # One folder per fresh export: <name>/data/ (the export) and, for a simulated export,
     # <name>/truth/appeal.parquet. The newest one later than the export in place is taken.
-    inbox: Path = Path("inbox")
+    inbox: Path = Path("inbox")  # <name>/data/ (+ truth), taken once <name>/READY exists
     rejected_dir: Path = Path("inbox/rejected")  # exports a gate stopped, with the reason
     intake_dir: Path = Path("artifacts/intake")  # the fresh export's check, before it is used
     intake_report_dir: Path = Path("reports/intake")

@@ -12,6 +12,7 @@ table (`drift.features`) is what a model trained on it will carry as its referen
 
 from __future__ import annotations
 
+import json
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -211,9 +212,31 @@ def compare(reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig)
     return columns
 
 
+def recorded_promotions(registry: Path) -> int:
+    """How many promotions the retrain registry (JSON Lines) records; 0 without one."""
+    if not registry.is_file():
+        return 0
+    promotions = 0
+    for line in registry.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # the retrain flow reads the registry strictly; here only promotions count
+        promotions += isinstance(entry, dict) and entry.get("promoted") is True
+    return promotions
+
+
 def check_drift(config: DriftConfig) -> dict:
     """Compare the validated export with the reference; write its features, the reports and
-    the metrics; GateFailed when too many columns drifted (and no override is recorded)."""
+    the metrics; GateFailed when too many columns drifted (and no override is recorded), or
+    when the reference is missing although a model was promoted (never "no reference yet")."""
+    if not config.reference.is_file() and (promotions := recorded_promotions(config.registry)):
+        raise GateFailed(
+            f"{config.reference}: file missing, but {config.registry} records {promotions} "
+            "promotion(s) (rule: once a model is promoted, the drift gate compares with its "
+            "reference); restore models/production from the DVC remote or a backup, or run "
+            "the retrain flow, which finishes or rolls back a half-done promotion"
+        )
     current = build_features(config.validated_dir, config.decode_workers)
     config.features.parent.mkdir(parents=True, exist_ok=True)
     current.to_parquet(config.features, index=False, compression="zstd")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import signal
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -19,14 +21,20 @@ from social_reward.config.params import Params
 from social_reward.ops.registry import (
     CHAMPION_DIR,
     CHAMPION_FILE,
+    PROMOTION_STEPS,
     REFERENCE_FILE,
     REWARD_DIR,
     TRAIN_PROMPTS_FILE,
+    VERSION_KEY,
+    VERSIONS_DIR,
+    RegistryError,
     challenge,
     decide,
+    promote,
     provenance,
     read_champion,
     read_registry,
+    recover_promotion,
 )
 from social_reward.reward.backbone import build_backbone
 from social_reward.reward.model import MODEL_FILE, SocialReward
@@ -262,3 +270,161 @@ def test_provenance_counts_only_changes_the_run_did_not_write(tmp_path, monkeypa
     assert provenance(Params())["git_dirty"] is False
     Path("params.yaml").write_text("seed: 1\n")
     assert provenance(Params())["git_dirty"] is True
+
+
+# ---- promotion under faults: a crash at any step leaves one whole champion, recorded -----
+
+# Runs one promotion in a child process and kills it (SIGKILL, no clean-up of any kind)
+# right after the step named by argv[1], through promote's `after_step` test hook.
+PROMOTE_AND_DIE = """
+import json, os, signal, sys
+from social_reward.config.params import Params
+from social_reward.ops.registry import promote
+
+def stop_here(step):
+    if step == sys.argv[1]:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+promote(Params(), json.loads(sys.argv[2]), after_step=stop_here)
+"""
+
+
+def _promotion_decision(reason: str) -> dict:
+    return {
+        "time": "2026-03-02T00:00:00Z",
+        "outcome": "promoted",
+        "promoted": True,
+        "reason": reason,
+    }
+
+
+@pytest.fixture
+def promotion_project(tmp_path, monkeypatch) -> Path:
+    """The pipeline outputs promotion copies (pairs' image splits, drift features)."""
+    monkeypatch.chdir(tmp_path)
+    params = Params()
+    params.pairs.out_dir.mkdir(parents=True)
+    pd.DataFrame(
+        {"image_id": ["a", "b"], "prompt_key": ["seen", "unseen"], "split": ["train", "test"]}
+    ).to_parquet(params.pairs.out_dir / "images.parquet")
+    params.drift.features.parent.mkdir(parents=True)
+    pd.DataFrame({"brightness": [0.5]}).to_parquet(params.drift.features)
+    return tmp_path
+
+
+def _champion_files(params: Params) -> dict[str, bytes]:
+    """Every file of the champion in place, by relative path ({} when there is none)."""
+    champion = params.retrain.production_dir / CHAMPION_DIR
+    if not champion.exists():
+        return {}
+    return {
+        str(path.relative_to(champion)): path.read_bytes()
+        for path in sorted(champion.rglob("*"))
+        if path.is_file()
+    }
+
+
+def _assert_whole(files: dict[str, bytes], weights: dict[str, bytes]) -> str:
+    """The champion is one whole model; returns which of `weights` it is."""
+    assert {REFERENCE_FILE, TRAIN_PROMPTS_FILE, CHAMPION_FILE} <= set(files), sorted(files)
+    assert f"{REWARD_DIR}/config.json" in files, sorted(files)
+    [name] = [name for name, data in weights.items() if files[f"{REWARD_DIR}/{MODEL_FILE}"] == data]
+    return name
+
+
+def _old_layout_champion(params: Params, rewards) -> None:
+    """A champion as the earlier two-rename promotion left it: a real folder, no version."""
+    champion = params.retrain.production_dir / CHAMPION_DIR
+    rewards["chance"].save_pretrained(champion / REWARD_DIR)
+    for name in (REFERENCE_FILE, TRAIN_PROMPTS_FILE):
+        pd.DataFrame({"prompt_key": ["old"]}).to_parquet(champion / name)
+    (champion / CHAMPION_FILE).write_text(json.dumps({"reason": "old layout"}))
+    params.retrain.registry.write_text(
+        json.dumps({**_promotion_decision("old layout"), "time": "2026-01-01T00:00:00Z"}) + "\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("layout", "step"),
+    [
+        (layout, step)
+        for layout in ("first", "versioned", "old-layout")
+        for step in PROMOTION_STEPS
+        if step != "adopted" or layout == "old-layout"
+    ],
+)
+def test_a_promotion_killed_at_any_step_recovers_to_one_whole_recorded_champion(
+    promotion_project, rewards, layout, step
+):
+    params = Params()
+    weights = {}
+    if layout == "versioned":
+        _challenger(params, rewards["chance"])
+        promote(params, _promotion_decision("the champion before"))
+    elif layout == "old-layout":
+        _old_layout_champion(params, rewards)
+    if layout != "first":
+        weights["old"] = _champion_files(params)[f"{REWARD_DIR}/{MODEL_FILE}"]
+    _challenger(params, rewards["right"])
+    weights["new"] = (params.train.variants["reward"].out_dir / MODEL_FILE).read_bytes()
+    promotions_before = sum(entry["promoted"] for entry in read_registry(params))
+
+    child = run(
+        [sys.executable, "-c", PROMOTE_AND_DIE, step, json.dumps(_promotion_decision("new"))],
+        check=False,
+    )
+
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    # Killed: whatever a reader sees in between is one whole model, old or new.
+    if _champion_files(params):
+        _assert_whole(_champion_files(params), weights)
+    else:
+        assert layout == "first" or step == "adopted"
+
+    recover_promotion(params)
+
+    expected = "old" if step == "intent" else "new"
+    if expected == "old" and layout == "first":
+        assert read_champion(params) is None and _champion_files(params) == {}
+        assert read_registry(params) == []
+    else:
+        assert _assert_whole(_champion_files(params), weights) == expected
+        champion = read_champion(params)
+        promotions = [entry for entry in read_registry(params) if entry["promoted"]]
+        assert len(promotions) == promotions_before + (expected == "new")  # recorded once
+        assert promotions[-1].get(VERSION_KEY) == champion.get(VERSION_KEY)
+        if champion.get(VERSION_KEY) is not None:  # None: the old-layout champion, kept
+            link = params.retrain.production_dir / CHAMPION_DIR
+            assert link.is_symlink() and link.resolve().name == champion[VERSION_KEY]
+            versions = params.retrain.production_dir / VERSIONS_DIR
+            assert [path.name for path in versions.iterdir()] == [champion[VERSION_KEY]]
+    assert not list(params.retrain.production_dir.glob(".*"))  # no intent, staging or link
+    assert recover_promotion(params) is None  # nothing left to do
+
+
+def test_a_recorded_champion_that_is_missing_is_an_error_not_a_first_promotion(
+    promotion_project, rewards
+):
+    params = Params()
+    _challenger(params, rewards["chance"])
+    promote(params, _promotion_decision("the champion"))
+    (params.retrain.production_dir / CHAMPION_DIR).unlink()
+
+    with pytest.raises(RegistryError, match=r"champion\.json: missing, but .*registry\.jsonl"):
+        read_champion(params)
+
+
+def test_a_swap_the_earlier_promotion_left_half_done_is_rolled_back(promotion_project, rewards):
+    """The earlier code renamed champion/ to .previous/ and .incoming/ to champion/: a crash
+    between the two left no champion/."""
+    params = Params()
+    _old_layout_champion(params, rewards)
+    old = _champion_files(params)
+    production = params.retrain.production_dir
+    (production / CHAMPION_DIR).rename(production / ".previous")
+    rewards["right"].save_pretrained(production / ".incoming" / REWARD_DIR)
+
+    assert read_champion(params) == {"reason": "old layout"}
+
+    assert _champion_files(params) == old
+    assert not list(production.glob(".*"))

@@ -6,26 +6,34 @@ Every rejection leaves `data/`, `data.dvc` and the champion as they were, keeps 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import signal
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from social_reward.config.params import load_params
+from social_reward.config.params import Params, load_params
 from social_reward.data.export import MANIFEST_FILE, read_manifest
 from social_reward.ops.registry import CHAMPION_DIR, REFERENCE_FILE, read_registry
 from social_reward.ops.retrain import (
+    INTAKE_STEPS,
+    READY_FILE,
     REASON_FILE,
+    TAKEN_DIR,
     ExportRejected,
     IntakeError,
     RetrainBusy,
     find_fresh_export,
     intake,
+    put_in_place,
+    recover_intake,
     retrain_lock,
 )
 from tests.conftest import (
+    copy_project,
     drop_into_inbox,
     lock_held_by_another_process,
     make_small_project,
@@ -59,15 +67,65 @@ def test_an_empty_or_stale_inbox_gives_nothing_to_do(project, small_export):
     fresh, passed_over = find_fresh_export(params)
     assert fresh is None
     assert any("same-export" in line and "not later" in line for line in passed_over)
-    assert any("half-written" in line and MANIFEST_FILE in line for line in passed_over)
+    assert any("half-written" in line and "waiting for READY" in line for line in passed_over)
     assert read_registry(params) == []
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    """Every file under `folder` by relative path, with a hash of its bytes."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_a_folder_without_ready_is_waited_for_and_left_untouched(
+    tmp_path, monkeypatch, fresh_export
+):
+    """The manifest is there, the truth not yet: the producer is still copying."""
+    monkeypatch.chdir(tmp_path)
+    params = Params()
+    folder = drop_into_inbox(fresh_export, params.retrain.inbox, "day-50")
+    (folder / READY_FILE).unlink()
+    (folder / "truth" / "appeal.parquet").unlink()
+    before = _digest(folder)
+
+    taken = intake(params)
+
+    assert taken["export"] is None
+    assert [line for line in taken["passed_over"] if "day-50" in line] == [
+        f"{folder}: waiting for READY (the producer writes it last, once the export is complete)"
+    ]
+    assert _digest(folder) == before and read_registry(params) == []
+
+
+def test_a_rejection_never_writes_through_a_symlink_named_like_its_reason(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    params = Params()
+    folder = params.retrain.inbox / "day-9"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / MANIFEST_FILE).write_text('{"schema_version": 1, "source": "x"}')
+    (folder / READY_FILE).touch()
+    elsewhere = tmp_path / "someone-elses-file.txt"
+    elsewhere.write_text("not intake's to write")
+    (folder / REASON_FILE).symlink_to(elsewhere)
+
+    with pytest.raises(ExportRejected, match=r"key 'exported_at' missing"):
+        intake(params)
+
+    assert elsewhere.read_text() == "not intake's to write"
+    reason = params.retrain.rejected_dir / "day-9" / REASON_FILE
+    assert not reason.is_symlink()
+    assert "key 'exported_at' missing" in reason.read_text()
 
 
 def test_a_fresh_export_is_checked_put_in_place_and_versioned(project, small_export, fresh_export):
     params = load_params()
     before = (project / "data.dvc").read_text()
     drop_into_inbox(small_export, params.retrain.inbox, "a-older")
-    drop_into_inbox(fresh_export, params.retrain.inbox, "b-fresh")
+    folder = drop_into_inbox(fresh_export, params.retrain.inbox, "b-fresh")
+    (folder / "notes.txt").write_text("the producer's notes, not part of the export")
 
     taken = intake(params)
 
@@ -78,6 +136,8 @@ def test_a_fresh_export_is_checked_put_in_place_and_versioned(project, small_exp
     assert read_manifest(project / "data") == read_manifest(fresh_export.export_dir)
     assert (project / "truth" / "appeal.parquet").read_bytes() == fresh_export.truth.read_bytes()
     assert not (params.retrain.inbox / "b-fresh").exists()
+    kept = params.retrain.inbox / TAKEN_DIR / "b-fresh"  # what intake did not take stays
+    assert [path.name for path in kept.iterdir()] == ["notes.txt"]
     assert (params.retrain.inbox / "a-older").is_dir()  # not later than the one now in place
     assert (project / params.retrain.intake_report_dir / "validate" / "index.html").is_file()
     status = run([sys.executable, "-m", "dvc", "status", "--json", "data.dvc"], cwd=project)
@@ -181,6 +241,24 @@ def test_an_unversioned_change_to_data_is_not_overwritten(project, fresh_export)
     assert (params.retrain.inbox / "fresh" / "data" / MANIFEST_FILE).is_file()
 
 
+def test_a_data_folder_no_data_dvc_versions_is_not_replaced(project, fresh_export):
+    params = load_params()
+    (project / "data.dvc").unlink()  # data/ is now just files: nothing could restore them
+    before = _digest(project / "data")
+    folder = drop_into_inbox(fresh_export, params.retrain.inbox, "fresh")
+    fresh, _ = find_fresh_export(params)
+
+    with pytest.raises(IntakeError, match=r"data: not versioned \(data\.dvc missing\); rule:"):
+        put_in_place(params, fresh)
+
+    assert _digest(project / "data") == before
+    assert (folder / "data" / MANIFEST_FILE).is_file() and (folder / READY_FILE).is_file()
+    # An absent data/ is nothing to lose: the export goes in and is versioned.
+    (project / "data").rename(project / "kept-aside")
+    assert put_in_place(params, fresh) in (project / "data.dvc").read_text()
+    assert read_manifest(project / "data") == read_manifest(fresh_export.export_dir)
+
+
 def test_a_second_run_waits_for_the_lock_then_gives_up(project):
     params = _with(load_params(), "retrain", lock_timeout_s=0.5)
     lock = project / params.retrain.lock
@@ -194,3 +272,68 @@ def test_a_second_run_waits_for_the_lock_then_gives_up(project):
         assert time.monotonic() - started >= 0.5
     with retrain_lock(params) as held:  # free again once the other run ends
         assert held.resolve() == lock.resolve()
+
+
+# ---- intake under faults: a crash at any step loses no part of the export ---------------
+
+# Puts the inbox's export in place in a child process and kills it (SIGKILL) right after the
+# step named by argv[1], through put_in_place's `after_step` test hook.
+TAKE_AND_DIE = """
+import os, signal, sys
+from social_reward.config.params import load_params
+from social_reward.ops.retrain import find_fresh_export, put_in_place
+
+def stop_here(step):
+    if step == sys.argv[1]:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+params = load_params()
+fresh, _ = find_fresh_export(params)
+put_in_place(params, fresh, after_step=stop_here)
+"""
+
+
+@pytest.fixture(scope="module")
+def inbox_project(tmp_path_factory, small_export, fresh_export) -> Path:
+    """A small project with a fresh export and a note beside it in the inbox; copy it."""
+    root = make_small_project(tmp_path_factory.mktemp("intake-faults") / "project", small_export)
+    folder = drop_into_inbox(fresh_export, root / "inbox", "day-50")
+    (folder / "notes.txt").write_text("the producer's notes, not part of the export")
+    return root
+
+
+@pytest.mark.parametrize("step", INTAKE_STEPS)
+def test_intake_killed_at_any_step_loses_nothing_and_finishes_next_time(
+    inbox_project, fresh_export, tmp_path, monkeypatch, step
+):
+    project = copy_project(inbox_project, tmp_path / "project")
+    monkeypatch.chdir(project)
+    params = load_params()
+    folder = params.retrain.inbox / "day-50"
+    export, truth = _digest(fresh_export.export_dir), fresh_export.truth.read_bytes()
+
+    child = run([sys.executable, "-c", TAKE_AND_DIE, step], cwd=project, check=False)
+
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    # Killed: each part of the export is whole in the inbox or whole in place.
+    assert export in (_digest(folder / "data"), _digest(project / "data"))
+    in_place = project / "truth" / "appeal.parquet"
+    assert truth in [
+        path.read_bytes()
+        for path in (folder / "truth" / "appeal.parquet", in_place)
+        if path.is_file()
+    ]
+    notes = [folder / "notes.txt", params.retrain.inbox / TAKEN_DIR / "day-50" / "notes.txt"]
+    assert any(path.is_file() for path in notes)
+
+    assert recover_intake(params) == ("day-50" if step != "cleaned" else None)
+
+    assert _digest(project / "data") == export and in_place.read_bytes() == truth
+    assert notes[1].read_text() == "the producer's notes, not part of the export"
+    assert not folder.exists() and not (params.retrain.inbox / ".intake.json").exists()
+    status = run([sys.executable, "-m", "dvc", "status", "--json", "data.dvc"], cwd=project)
+    assert json.loads(status.stdout) == {}
+    assert (
+        read_manifest(project / "data").exported_at
+        > read_manifest(inbox_project / "data").exported_at
+    )
