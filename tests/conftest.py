@@ -222,6 +222,18 @@ def default_export(tmp_path_factory) -> SimulatedExport:
     return export
 
 
+@pytest.fixture(scope="session")
+def small_unet(tmp_path_factory) -> Path:
+    """The default UNet config with narrower blocks (the same layout and conditioning)."""
+    from social_reward.generator.pipeline import unet_config
+
+    config = unet_config(stage_config("generator_pretrain").unet)
+    config.update(block_out_channels=[16, 32, 32], norm_num_groups=8)
+    path = tmp_path_factory.mktemp("unet") / "small-unet.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
 def make_small_project(project: Path, export: SimulatedExport) -> Path:
     """A DVC project at `project`: this repo's pipeline, CI-sized params and the export."""
     from social_reward.config.run_config import load_run_config

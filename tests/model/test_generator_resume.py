@@ -6,7 +6,6 @@ images of four training prompts, a few steps over two epochs."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +16,6 @@ from social_reward.artifacts import IMAGE_SPLITS_FILE, TRAIN_SPLIT
 from social_reward.config.finetune import FinetuneConfig
 from social_reward.config.generator import GeneratorModelConfig
 from social_reward.config.generator_pretrain import GeneratorPretrainConfig
-from social_reward.generator.pipeline import unet_config
 from social_reward.reward.backbone import DEFAULT_BACKBONE, build_backbone
 from social_reward.reward.model import SocialReward
 from social_reward.stages.finetune import run as run_finetune
@@ -52,16 +50,6 @@ def small_pairs(stage_pairs, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("small-pairs")
     kept.reset_index(drop=True).to_parquet(folder / IMAGE_SPLITS_FILE, index=False)
     return folder
-
-
-@pytest.fixture(scope="module")
-def small_unet(tmp_path_factory) -> Path:
-    """The default UNet config with narrower blocks (the same layout and conditioning)."""
-    config = unet_config(stage_config("generator_pretrain").unet)
-    config.update(block_out_channels=[16, 32, 32], norm_num_groups=8)
-    path = tmp_path_factory.mktemp("unet") / "small-unet.json"
-    path.write_text(json.dumps(config))
-    return path
 
 
 def pretrain_config(small_pairs, small_unet, training_inputs, out: Path):

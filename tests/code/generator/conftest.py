@@ -3,13 +3,12 @@ randomly initialised backbone saved as the pretrain stage saves it."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
 
-from social_reward.generator.pipeline import TinyGenerator, unet_config
+from social_reward.generator.pipeline import TinyGenerator
 from social_reward.reward.backbone import DEFAULT_BACKBONE, build_backbone, save_backbone
 from tests.conftest import stage_config
 
@@ -19,16 +18,6 @@ def backbone_dir(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("backbone")
     return save_backbone(build_backbone(DEFAULT_BACKBONE), DEFAULT_BACKBONE, folder)
-
-
-@pytest.fixture(scope="package")
-def small_unet(tmp_path_factory) -> Path:
-    """The default UNet config with narrower blocks (the same layout and conditioning)."""
-    config = unet_config(stage_config("generator_pretrain").unet)
-    config.update(block_out_channels=[16, 32, 32], norm_num_groups=8)
-    path = tmp_path_factory.mktemp("unet") / "small-unet.json"
-    path.write_text(json.dumps(config))
-    return path
 
 
 def build_small(backbone_dir: Path, small_unet: Path, seed: int = 0) -> TinyGenerator:
