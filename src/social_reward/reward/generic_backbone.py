@@ -31,6 +31,8 @@ from social_reward.reward.backbone import (
 from social_reward.reward.contrastive_config import ContrastiveConfig
 from social_reward.reward.contrastive_trainer import fit_contrastive
 from social_reward.simulate.corpus import CorpusConfig, write_corpus
+from social_reward.training.checkpoints import discard_checkpoints
+from social_reward.training.run_identity import run_fingerprint
 
 TOKEN_TABLE = "token_embedding.weight"  # stored by its non-zero rows (zero_unseen_tokens)
 
@@ -61,13 +63,19 @@ def pretrain_generic(
     progress: bool = True,
 ) -> dict:
     """Render the corpus (in a temporary folder), pretrain the backbone on it with the CLIP
-    loss and save it in `out_dir`; returns the record written beside the weights."""
+    loss and save it in `out_dir`; returns the record written beside the weights.
+
+    An interrupted run resumes from its last epoch (`<out_dir>.checkpoints/<fingerprint of
+    the config>`; the corpus is rendered again, identically, from its seed)."""
     started = time.perf_counter()
+    checkpoints = out_dir.with_name(f"{out_dir.name}.checkpoints") / run_fingerprint(
+        config.model_dump(mode="json")
+    )
     with tempfile.TemporaryDirectory(prefix="generic-corpus-") as scratch:
         images = write_corpus(config.corpus, Path(scratch), workers, progress)
         L.seed_everything(config.seed, workers=True, verbose=False)
         backbone = build_backbone(config.backbone)
-        history = fit_contrastive(backbone, config.backbone, images, config, progress)
+        history = fit_contrastive(backbone, config.backbone, images, config, checkpoints, progress)
     unseen = zero_unseen_tokens(backbone, config.backbone, list(images["prompt"]))
     save_backbone(
         backbone, config.backbone, out_dir, dtype=torch.float16, sparse_rows=(TOKEN_TABLE,)
@@ -80,5 +88,8 @@ def pretrain_generic(
         "loss_per_epoch": [row["train_loss"] for row in history.rows],
     }
     (out_dir / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    discard_checkpoints(checkpoints)
+    if checkpoints.parent.is_dir() and not any(checkpoints.parent.iterdir()):
+        checkpoints.parent.rmdir()
     print(f"pretrained the generic backbone in {time.perf_counter() - started:.0f} s")
     return record
