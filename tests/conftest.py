@@ -6,14 +6,16 @@ Every tool runs hermetically: telemetry off, homes, configs and caches in tempor
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +96,24 @@ def png_claiming(width: int, height: int) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"") + chunk(b"IEND", b"")
+
+
+def killed_after(step: str, work: Callable[[Callable[[str], None]], None]) -> int | None:
+    """Run `work(after_step)` in a forked child that kills itself (SIGKILL) right after the
+    step named `step`, as a machine dying there would; returns the child's exit code. Forked,
+    not started afresh: the child shares the parent's imports and costs milliseconds."""
+
+    def child() -> None:
+        def stop_here(name: str) -> None:
+            if name == step:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        work(stop_here)
+
+    process = multiprocessing.get_context("fork").Process(target=child)
+    process.start()
+    process.join()
+    return process.exitcode
 
 
 def passed_gates(folder: Path, validated_dir: Path) -> str:

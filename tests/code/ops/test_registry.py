@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import signal
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -38,7 +37,7 @@ from social_reward.ops.registry import (
 )
 from social_reward.reward.backbone import build_backbone
 from social_reward.reward.model import MODEL_FILE, SocialReward
-from tests.conftest import run
+from tests.conftest import killed_after, run
 
 BACKBONE = "social-reward-tiny"
 PROMPTS = 30
@@ -276,17 +275,6 @@ def test_provenance_counts_only_changes_the_run_did_not_write(tmp_path, monkeypa
 
 # Runs one promotion in a child process and kills it (SIGKILL, no clean-up of any kind)
 # right after the step named by argv[1], through promote's `after_step` test hook.
-PROMOTE_AND_DIE = """
-import json, os, signal, sys
-from social_reward.config.params import Params
-from social_reward.ops.registry import promote
-
-def stop_here(step):
-    if step == sys.argv[1]:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-promote(Params(), json.loads(sys.argv[2]), after_step=stop_here)
-"""
 
 
 def _promotion_decision(reason: str) -> dict:
@@ -369,12 +357,10 @@ def test_a_promotion_killed_at_any_step_recovers_to_one_whole_recorded_champion(
     weights["new"] = (params.train.variants["reward"].out_dir / MODEL_FILE).read_bytes()
     promotions_before = sum(entry["promoted"] for entry in read_registry(params))
 
-    child = run(
-        [sys.executable, "-c", PROMOTE_AND_DIE, step, json.dumps(_promotion_decision("new"))],
-        check=False,
-    )
+    decision = _promotion_decision("new")
+    exit_code = killed_after(step, lambda stop: promote(Params(), decision, after_step=stop))
 
-    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert exit_code == -signal.SIGKILL
     # Killed: whatever a reader sees in between is one whole model, old or new.
     if _champion_files(params):
         _assert_whole(_champion_files(params), weights)

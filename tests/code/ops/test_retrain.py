@@ -35,6 +35,7 @@ from social_reward.ops.retrain import (
 from tests.conftest import (
     copy_project,
     drop_into_inbox,
+    killed_after,
     lock_held_by_another_process,
     make_small_project,
     run,
@@ -278,19 +279,6 @@ def test_a_second_run_waits_for_the_lock_then_gives_up(project):
 
 # Puts the inbox's export in place in a child process and kills it (SIGKILL) right after the
 # step named by argv[1], through put_in_place's `after_step` test hook.
-TAKE_AND_DIE = """
-import os, signal, sys
-from social_reward.config.params import load_params
-from social_reward.ops.retrain import find_fresh_export, put_in_place
-
-def stop_here(step):
-    if step == sys.argv[1]:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-params = load_params()
-fresh, _ = find_fresh_export(params)
-put_in_place(params, fresh, after_step=stop_here)
-"""
 
 
 @pytest.fixture(scope="module")
@@ -312,9 +300,11 @@ def test_intake_killed_at_any_step_loses_nothing_and_finishes_next_time(
     folder = params.retrain.inbox / "day-50"
     export, truth = _digest(fresh_export.export_dir), fresh_export.truth.read_bytes()
 
-    child = run([sys.executable, "-c", TAKE_AND_DIE, step], cwd=project, check=False)
+    exit_code = killed_after(
+        step, lambda stop: put_in_place(params, find_fresh_export(params)[0], after_step=stop)
+    )
 
-    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert exit_code == -signal.SIGKILL
     # Killed: each part of the export is whole in the inbox or whole in place.
     assert export in (_digest(folder / "data"), _digest(project / "data"))
     in_place = project / "truth" / "appeal.parquet"
