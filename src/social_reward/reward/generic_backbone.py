@@ -65,12 +65,11 @@ def pretrain_generic(
     """Render the corpus (in a temporary folder), pretrain the backbone on it with the CLIP
     loss and save it in `out_dir`; returns the record written beside the weights.
 
-    An interrupted run resumes from its last epoch (`<out_dir>.checkpoints/<fingerprint of
-    the config>`; the corpus is rendered again, identically, from its seed)."""
+    An interrupted run resumes from its last epoch (`<out_dir>.checkpoints-<fingerprint of
+    the config>`, beside it; the corpus is rendered again, identically, from its seed)."""
     started = time.perf_counter()
-    checkpoints = out_dir.with_name(f"{out_dir.name}.checkpoints") / run_fingerprint(
-        config.model_dump(mode="json")
-    )
+    fingerprint = run_fingerprint(config.model_dump(mode="json"))
+    checkpoints = out_dir.with_name(f"{out_dir.name}.checkpoints-{fingerprint}")
     with tempfile.TemporaryDirectory(prefix="generic-corpus-") as scratch:
         images = write_corpus(config.corpus, Path(scratch), workers, progress)
         L.seed_everything(config.seed, workers=True, verbose=False)
@@ -89,7 +88,5 @@ def pretrain_generic(
     }
     (out_dir / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     discard_checkpoints(checkpoints)
-    if checkpoints.parent.is_dir() and not any(checkpoints.parent.iterdir()):
-        checkpoints.parent.rmdir()
     print(f"pretrained the generic backbone in {time.perf_counter() - started:.0f} s")
     return record

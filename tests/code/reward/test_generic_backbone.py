@@ -37,6 +37,7 @@ def test_a_pretrained_generic_backbone_loads_through_model_pretrained(tmp_path):
     floating = [value for value in weights.values() if value.is_floating_point()]
     assert floating and all(value.dtype == torch.float16 for value in floating)
     assert json.loads((tmp_path / "generic" / RECORD_FILE).read_text()) == record
+    assert [path.name for path in tmp_path.iterdir()] == ["generic"]  # no checkpoints left
     assert len(record["loss_per_epoch"]) == 1
 
     # The token table is stored by its non-zero rows; loading restores the zero ones.
