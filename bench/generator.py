@@ -2,7 +2,8 @@
 
 Prints, for the generator of `generator_pretrain` (the trained base when present, else the
 small default with random weights over the saved backbone) and the params.yaml settings:
-- pretraining: seconds per denoising step (batch `generator_pretrain.batch_size`);
+- pretraining: seconds per autoencoder step (batch `generator_pretrain.autoencoder.batch_size`)
+  and per denoising step (batch `generator_pretrain.batch_size`);
 - sampling: images per second (`finetune.sampling_steps` DDIM steps, guidance, batch 64);
 - best_of_n: seconds per LoRA denoising step, and candidates per second (sample + score);
 - draft: seconds per DRaFT-K step (sampling with gradients through the last K steps).
@@ -59,6 +60,7 @@ def main() -> int:
         generator, origin = load_generator(base_dir), f"trained base, {pretrain.out_dir}"
     else:
         generator = TinyGenerator.build(
+            pretrain.autoencoder.model,
             pretrain.unet,
             REPO_ROOT / pretrain.backbone_dir,
             pretrain.prediction_type,
@@ -80,15 +82,43 @@ def main() -> int:
     )
     prompt = "a red star on a navy background, striped style"
 
-    # Pretraining: one optimiser step of the denoising loss.
+    # Pretraining, first half: one optimiser step of the autoencoder.
+    from social_reward.generator.autoencoder_trainer import AutoencoderModule
+
+    vae_batch = pretrain.autoencoder.batch_size
+    vae_pixels = torch.randint(0, 256, (vae_batch, 3, generator.image_size, generator.image_size))
+    vae_module = AutoencoderModule(generator.vae, vae_pixels, pretrain.autoencoder)
+    generator.vae.requires_grad_(True)
+    vae_optimizer = torch.optim.AdamW(generator.vae.parameters(), lr=1e-6)
+
+    def autoencoder_step_with_backward() -> None:
+        vae_module.training_step((torch.arange(vae_batch),)).backward()
+        vae_optimizer.step()
+        vae_optimizer.zero_grad()
+
+    vae_module.log = lambda *args, **kwargs: None  # outside a Trainer: nothing to log to
+    rows = [
+        (
+            "autoencoder step",
+            f"batch {vae_batch}",
+            timed(autoencoder_step_with_backward, args.steps),
+            None,
+        )
+    ]
+    generator.vae.requires_grad_(False)
+
+    # Pretraining, second half: one optimiser step of the denoising loss.
     batch = pretrain.batch_size
     images = torch.rand(batch, 3, generator.image_size, generator.image_size)
     optimizer = torch.optim.AdamW(generator.unet.parameters(), lr=1e-6)
 
+    with torch.no_grad():
+        latents = generator.to_latents(images)  # the trainer encodes every image once
+
     def pretrain_step() -> None:
         loss = denoising_loss(
             generator,
-            generator.to_latents(images),
+            latents,
             generator.condition([prompt] * batch),
             pretrain.snr_gamma,
         )
@@ -96,7 +126,7 @@ def main() -> int:
         optimizer.step()
         optimizer.zero_grad()
 
-    rows = [("pretraining step", f"batch {batch}", timed(pretrain_step, args.steps), None)]
+    rows.append(("denoiser step", f"batch {batch}", timed(pretrain_step, args.steps), None))
     generator.unet.eval()
 
     def draw() -> torch.Tensor:

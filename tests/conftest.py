@@ -242,16 +242,30 @@ def default_export(tmp_path_factory) -> SimulatedExport:
     return export
 
 
+SMALL_VAE = "small-vae.json"  # written beside the small UNet's config
+
+
 @pytest.fixture(scope="session")
 def small_unet(tmp_path_factory) -> Path:
-    """The default UNet config with narrower blocks (the same layout and conditioning)."""
-    from social_reward.generator.pipeline import unet_config
+    """The default UNet config with narrower blocks (the same layout and conditioning), and
+    beside it, the default autoencoder's config, narrower too (`small_vae`)."""
+    from social_reward.generator.pipeline import autoencoder_config, unet_config
 
-    config = unet_config(stage_config("generator_pretrain").unet)
+    pretrain = stage_config("generator_pretrain")
+    config = unet_config(pretrain.unet)
     config.update(block_out_channels=[16, 32, 32], norm_num_groups=8)
     path = tmp_path_factory.mktemp("unet") / "small-unet.json"
     path.write_text(json.dumps(config))
+    vae = autoencoder_config(pretrain.autoencoder.model)
+    vae.update(block_out_channels=[max(8, c // 4) for c in vae["block_out_channels"]])
+    vae.update(norm_num_groups=8)
+    (path.parent / SMALL_VAE).write_text(json.dumps(vae))
     return path
+
+
+def small_vae(small_unet: Path) -> Path:
+    """The small autoencoder's config written with the small UNet's."""
+    return small_unet.with_name(SMALL_VAE)
 
 
 def make_small_project(project: Path, export: SimulatedExport) -> Path:

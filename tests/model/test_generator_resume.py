@@ -19,9 +19,10 @@ from social_reward.config.generator_pretrain import GeneratorPretrainConfig
 from social_reward.reward.backbone import DEFAULT_BACKBONE, build_backbone
 from social_reward.reward.model import SocialReward
 from social_reward.stages.finetune import run as run_finetune
+from social_reward.stages.generator_pretrain import DENOISER_CHECKPOINTS
 from social_reward.stages.generator_pretrain import run as run_generator_pretrain
 from social_reward.training.checkpoints import LAST_CHECKPOINT
-from tests.conftest import stage_config
+from tests.conftest import small_vae, stage_config
 from tests.model.interruption import EpochsRun, interrupt_after_first_epoch
 
 PROMPTS = 4  # training prompt groups kept
@@ -58,6 +59,7 @@ def pretrain_config(small_pairs, small_unet, training_inputs, out: Path):
         pairs_dir=small_pairs,
         backbone_dir=training_inputs.backbone_dir,
         unet=str(small_unet),
+        autoencoder={"model": str(small_vae(small_unet)), "steps": 4, "batch_size": 4},
         out_dir=out / "generator_base",
         metrics=out / "generator_pretrain.json",
         log=out / "generator_pretrain.csv",
@@ -95,7 +97,9 @@ def test_interrupted_generator_pretraining_resumes_to_the_uninterrupted_weights(
     _, uninterrupted = pretrained
     config = pretrain_config(small_pairs, small_unet, training_inputs, tmp_path)
     interrupt_after_first_epoch(lambda callbacks: pretrain(config, callbacks), "generator")
-    (checkpoint,) = config.checkpoint_dir.rglob("*.ckpt")
+    # The autoencoder finished (its last checkpoint is kept until the run completes); the
+    # denoiser stopped after its first epoch.
+    (checkpoint,) = config.checkpoint_dir.rglob(f"{DENOISER_CHECKPOINTS}/*.ckpt")
     assert checkpoint.name == LAST_CHECKPOINT
     assert "ema" in torch.load(checkpoint, weights_only=True)
     assert not config.out_dir.exists()
@@ -105,7 +109,7 @@ def test_interrupted_generator_pretraining_resumes_to_the_uninterrupted_weights(
     assert epochs.epochs == [1]  # the first epoch's three steps came from the checkpoint
     assert resumed.keys() == uninterrupted.keys()
     assert resumed == uninterrupted  # EMA weights, metrics, loss plot, samples
-    assert not checkpoint.parent.exists()
+    assert not checkpoint.parent.parent.exists()
 
 
 @pytest.fixture(scope="module")

@@ -44,3 +44,28 @@ def test_fine_tuning_keeps_diversity(generator_metrics):
 def test_best_of_20_at_inference_beats_a_random_sample(generator_metrics):
     best = generator_metrics["best_of_n"]
     assert best["n"] == 20 and best["truth_judge_win_rate"] >= 0.60
+
+
+# What the images show (issue 18): rates of the held-out prompts' words, read by the attribute
+# judge, for the base, beside the export's real images of the same prompts.
+BASE_SHARE_OF_REAL = {"subject": 0.70, "colour": 0.85, "background": 0.85}
+TUNED_DROP = 0.05  # the fine-tune may lose at most this much of any rate
+
+
+@pytest.mark.parametrize("attribute", sorted(BASE_SHARE_OF_REAL))
+def test_the_base_draws_the_prompts_attributes_nearly_as_often_as_real_images(
+    generator_metrics, attribute
+):
+    rates = generator_metrics["attributes"]
+    share = BASE_SHARE_OF_REAL[attribute]
+    assert rates["base"][attribute] >= share * rates["real"][attribute]
+
+
+@pytest.mark.parametrize("attribute", ["colour", "subject", "background", "style"])
+def test_fine_tuning_keeps_what_the_base_draws(generator_metrics, attribute):
+    rates = generator_metrics["attributes"]
+    assert rates["tuned"][attribute] >= rates["base"][attribute] - TUNED_DROP
+
+
+def test_the_truth_judge_prefers_the_fine_tune_beyond_doubt(generator_metrics):
+    assert generator_metrics["win_rate"]["truth_judge"]["low"] > 0.5

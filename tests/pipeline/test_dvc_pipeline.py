@@ -124,6 +124,10 @@ def test_the_generator_stages_write_a_base_adapters_and_their_evaluation(reprodu
     pretrained = read_json(project / "metrics" / "generator_pretrain.json")
     assert pretrained["trained"] and pretrained["held_out_split"] == "test"
     assert (project / "reports" / "generator_pretrain" / "samples.png").stat().st_size > 5000
+    # The autoencoder came first: its reconstructions are shown and measured.
+    assert (project / "reports" / "generator_pretrain" / "reconstructions.png").is_file()
+    assert pretrained["autoencoder"]["reconstruction_psnr_db"] > 0
+    assert pretrained["latent_shape"][0] == 4
     finetuned = read_json(project / "metrics" / "finetune.json")
     assert finetuned["method"] == "draft" and finetuned["trainable_parameters"] > 0
     assert (project / "models" / "generator" / LORA_WEIGHTS_FILE).is_file()
@@ -140,6 +144,14 @@ def test_the_generator_stages_write_a_base_adapters_and_their_evaluation(reprodu
     assert evaluation["diversity"]["base"]["pixel"] > 0
     assert 0.0 <= evaluation["best_of_n"]["truth_judge_win_rate"] <= 1.0
     assert (project / "reports" / "generator" / "comparison.png").stat().st_size > 5000
+    # What the images show, per attribute, for real, base and fine-tuned images.
+    attributes = evaluation["attributes"]
+    assert set(attributes) == {"real", "base", "tuned"}
+    for rates in attributes.values():
+        assert set(rates) == {"colour", "subject", "background", "style"}
+        assert all(0.0 <= rate <= 1.0 for rate in rates.values())
+    assert set(evaluation["attribute_judge"]["held_out_accuracy"]) == set(attributes["real"])
+    assert (project / "reports" / "generator" / "attributes.png").is_file()
     assert (
         (project / "plots" / "generator" / "win_rates.csv")
         .read_text()

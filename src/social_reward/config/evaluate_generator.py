@@ -21,6 +21,18 @@ class JudgeConfig(Section):
     learning_rate: float = Field(2e-3, gt=0)
 
 
+class AttributeJudgeConfig(Section):
+    """The attribute judge of simulated exports: what a picture shows."""
+
+    image_size: int = Field(32, ge=8)
+    width: int = Field(32, gt=0)
+    epochs: int = Field(8, gt=0)
+    batch_size: int = Field(64, gt=1)
+    learning_rate: float = Field(3e-3, gt=0)
+    # The colour is learned from images whose drawn hue misses the asked one by little.
+    colour_match_min: float = Field(0.9, gt=0, le=1)
+
+
 class EvaluateGeneratorConfig(Section):
     """Section `evaluate_generator`: base vs fine-tuned on held-out prompts and seeds."""
 
@@ -38,7 +50,7 @@ class EvaluateGeneratorConfig(Section):
     gate_verdicts: tuple[Path, ...] = EXPORT_GATES  # required before reading the export
     plots_dir: Path = Path("plots/generator")
     report_dir: Path = Path("reports/generator")
-    seeds_per_prompt: int = Field(40, gt=1)  # images per held-out prompt and model
+    seeds_per_prompt: int = Field(20, gt=1)  # images per held-out prompt and model
     best_of_n: int = Field(20, gt=1)  # best-of-N at inference: groups of this many samples
     sampling_steps: int = Field(20, gt=0)
     guidance: float = Field(3.0, ge=1)
@@ -49,6 +61,7 @@ class EvaluateGeneratorConfig(Section):
     grid_prompts: int = Field(6, gt=0)
     grid_seeds: int = Field(4, gt=0)
     judge: JudgeConfig = JudgeConfig()
+    attributes: AttributeJudgeConfig = AttributeJudgeConfig()
     seed: int = 0
 
     @model_validator(mode="after")

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field
 
 from social_reward.config.section import Section
+from social_reward.generator.autoencoder_config import AutoencoderConfig
 from social_reward.generator.diffusion_config import DiffusionConfig
 
 
@@ -23,6 +24,7 @@ class GeneratorPretrainConfig(DiffusionConfig, Section):
     samples: Path = Path("reports/generator_pretrain/samples.png")
     # An interrupted run resumes from here (<fingerprint>/last.ckpt); removed when done.
     checkpoint_dir: Path = Path("artifacts/checkpoints/generator_pretrain")
+    autoencoder: AutoencoderConfig = AutoencoderConfig()  # trained first, then the denoiser
     sample_prompts: int = Field(8, gt=0)  # rows of the sample grid (training prompts)
     sample_seeds: int = Field(6, gt=0)
     sampling_steps: int = Field(20, gt=0)

@@ -7,13 +7,18 @@ fine-tuned generator draw an image from the same noise; every judge compares the
 - external scorers (PickScore, HPS v2, aesthetic, ImageReward) where local weights are given;
 - `truth_judge` on simulated exports: a model trained on the true appeal that never saw a
   remix count (`evaluate/truth_judge.py`), the stand-in for the paper's user study.
+On simulated exports, also what the images show: per attribute (colour, subject,
+background, style), how often the base's, the fine-tuned's and the export's real images of
+the held-out prompts show the prompt's word, read by the attribute judge
+(`evaluate/attribute_rates.py`); a tune that wins by forgetting the subject shows here.
 Also: prompt consistency of both generators (the backbone ranks an image made for a prompt
 above one made for another), diversity (so that collapse and reward hacking show), and
 best-of-N at inference without fine-tuning (the reward's pick of N base samples against a
 random one, judged by the truth judge).
 
-Outputs: `metrics/generator.json`, `plots/generator/win_rates.csv` (a DVC plot) and
-`reports/generator/comparison.png` (base beside fine-tuned, same prompts and seeds).
+Outputs: `metrics/generator.json`, `plots/generator/win_rates.csv` (a DVC plot),
+`reports/generator/comparison.png` (base beside fine-tuned, same prompts and seeds) and
+`reports/generator/attributes.png` (the attribute rates of real, base and fine-tuned images).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from social_reward.artifacts import METRIC_DIGITS, TEST_SPLIT
 from social_reward.config.evaluate_generator import EvaluateGeneratorConfig
 from social_reward.data.export import read_manifest
 from social_reward.data.truth import read_truth
+from social_reward.evaluate.attribute_rates import AttributeRates
 from social_reward.evaluate.external import build_external_scorers
 from social_reward.evaluate.scorers import ImageScorer, RewardScorer
 from social_reward.evaluate.truth_judge import TRUTH_JUDGE, JudgeScorer, fit_truth_judge
@@ -46,6 +52,7 @@ CLIP_SCORE = "clip_score"
 EVALUATION_SEED_OFFSET = 10**6  # evaluation seeds never coincide with fine-tuning's
 WIN_RATES_FILE = "win_rates.csv"  # a DVC plot
 COMPARISON_GRID = "comparison.png"
+ATTRIBUTES_CHART = "attributes.png"
 
 
 def draw(generator, prompts, seeds, config: EvaluateGeneratorConfig, label: str, adapters: bool):
@@ -108,6 +115,13 @@ def compare_generators(
     if truth is not None:
         judge, metrics["truth_judge"] = fit_truth_judge(config, truth, progress)
         judges.append(JudgeScorer(judge))
+        attributes = AttributeRates(config, truth, progress)
+        metrics["attribute_judge"] = attributes.judge_metrics()
+        metrics["attributes"] = {
+            "real": attributes.real,
+            "base": attributes.rates(texts, base),
+            "tuned": attributes.rates(texts, tuned),
+        }
 
     base_pil, tuned_pil = to_pil(base), to_pil(tuned)
     scores = {
@@ -185,6 +199,8 @@ def write_outputs(config: EvaluateGeneratorConfig, comparison: GeneratorComparis
         start = n * per_prompt
         rows.append(torch.cat([base[start : start + seeds], tuned[start : start + seeds]]))
         labels.append(prompt)
+    if "attributes" in metrics:
+        attribute_chart(metrics["attributes"], config.report_dir / ATTRIBUTES_CHART)
     columns = [f"base {s}" for s in range(seeds)] + [f"tuned {s}" for s in range(seeds)]
     save_grid(
         rows,
@@ -193,3 +209,29 @@ def write_outputs(config: EvaluateGeneratorConfig, comparison: GeneratorComparis
         f"Held-out prompts: base (left) and fine-tuned ({metrics['method']}, right), same seeds",
         columns,
     )
+
+
+def attribute_chart(rates: dict[str, dict[str, float]], path) -> None:
+    """Grouped bars: per attribute, the share of real, base and fine-tuned images that show
+    the prompt's word."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sources = list(rates)
+    attributes = list(rates[sources[0]])
+    width = 0.8 / len(sources)
+    figure, axis = plt.subplots(figsize=(6.4, 3.2))
+    for n, source in enumerate(sources):
+        positions = np.arange(len(attributes)) + (n - (len(sources) - 1) / 2) * width
+        axis.bar(positions, [rates[source][a] for a in attributes], width, label=source)
+    axis.set_xticks(np.arange(len(attributes)), attributes)
+    axis.set_ylim(0, 1)
+    axis.set_ylabel("images showing the prompt's word")
+    axis.set_title("Held-out prompts: what real, base and fine-tuned images show", fontsize=9)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

@@ -1,15 +1,18 @@
 """The generators: the small default of this repository and a real Stable Diffusion folder.
 
-Both expose what the stages need and nothing more: a diffusers `UNet2DConditionModel`, its
-scheduler's config, prompt conditioning for the UNet, and the map between images and the
-space the UNet denoises.
+Both are latent diffusion models made of Stable Diffusion's own parts: an `AutoencoderKL`
+(images <-> latents), a `UNet2DConditionModel` that denoises the latents under prompt
+conditioning, and a diffusers scheduler. They share one class, `LatentGenerator`, and so one
+code path through pretraining, fine-tuning, sampling and evaluation; they differ only in the
+text encoder and in where the weights come from.
 
-- `TinyGenerator`: pixel space. A 32 px image is pixel-unshuffled to 16 x 16 x 12, which a
-  UNet of three levels denoises in a fraction of a second per batch on a CPU. Prompts are
-  encoded by the reward backbone's frozen text tower (`text.PromptEncoder`). Saved as a
-  folder: `unet/` and `scheduler/` as diffusers writes them, `text_encoder/` as the backbone.
+- `TinyGenerator`: the small default, trained from random weights by `generator_pretrain`
+  (the autoencoder first, then the denoiser in its latent space). Prompts are encoded by the
+  reward backbone's frozen text tower (`text.PromptEncoder`). Saved in Stable Diffusion's
+  folder layout: `vae/`, `unet/` and `scheduler/` as diffusers writes them (and loads them,
+  with the same calls as a real one), `text_encoder/` as the open_clip backbone.
 - `StableDiffusionGenerator`: a diffusers `StableDiffusionPipeline` from a local folder
-  (`save_pretrained` layout) or a single checkpoint file; latent space through its VAE.
+  (`save_pretrained` layout) or a single checkpoint file, with its CLIP text encoder.
 
 Images are float tensors [B, 3, H, W] in [0, 1] on both sides of the interface.
 """
@@ -28,10 +31,10 @@ from social_reward.errors import SocialRewardError
 
 GENERATOR_FILE = "generator.json"
 UNET_DIR = "unet"
+VAE_DIR = "vae"
 SCHEDULER_DIR = "scheduler"
 TEXT_ENCODER_DIR = "text_encoder"
 MODEL_CONFIGS = "social_reward.generator"  # package holding model_configs/*.json
-DEFAULT_UNET = "social-reward-tiny-unet"
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
 
 
@@ -46,16 +49,25 @@ def device_for(accelerator: str) -> str:
     return "cpu"
 
 
-def unet_config(name: str) -> dict:
-    """A UNet config: a JSON file, or a name in this repository's generator/model_configs."""
+def model_config(name: str, field: str = "unet") -> dict:
+    """A diffusers model config: a JSON file, or a name in this repository's
+    generator/model_configs; `field` names the setting it came from, for the error."""
     folder = Path(str(files(MODEL_CONFIGS).joinpath("model_configs")))
     path = Path(name) if name.endswith(".json") else folder / f"{name}.json"
     if not path.is_file():
         known = sorted(p.stem for p in folder.glob("*.json"))
         raise GeneratorError(
-            f"generator_pretrain.unet {name!r}: no such config file; known names: {known}"
+            f"generator_pretrain.{field} {name!r}: no such config file; known names: {known}"
         )
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def unet_config(name: str) -> dict:
+    return model_config(name, "unet")
+
+
+def autoencoder_config(name: str) -> dict:
+    return model_config(name, "autoencoder.model")
 
 
 def training_scheduler(prediction_type: str, timesteps: int, beta_schedule: str):
@@ -69,22 +81,69 @@ def training_scheduler(prediction_type: str, timesteps: int, beta_schedule: str)
     )
 
 
-class TinyGenerator:
-    """A small pixel-space text-to-image model; trains on a CPU in minutes."""
+class LatentGenerator:
+    """What every generator is: an autoencoder, a conditional denoiser of its latents and a
+    scheduler. Subclasses add the prompt conditioning and the loading."""
+
+    kind = ""
+
+    def __init__(self, vae, unet, scheduler) -> None:
+        self.vae = vae
+        self.unet = unet
+        self.scheduler = scheduler
+        self.vae.requires_grad_(False)  # tuning moves the denoiser only
+        self.vae.eval()
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def image_size(self) -> int:
+        return self.unet.config.sample_size * self.vae_scale_factor
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        size = self.unet.config.sample_size
+        return (self.unet.config.in_channels, size, size)
+
+    def latent_distribution(self, images: torch.Tensor):
+        """The autoencoder's posterior of images in [0, 1], at the generator's size."""
+        images = F.interpolate(images, size=self.image_size, mode="bilinear", antialias=True)
+        return self.vae.encode(images.to(self.vae.dtype) * 2 - 1).latent_dist
+
+    def to_latents(self, images: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] -> scaled latents, as Stable Diffusion's training scripts make
+        them (a sample of the posterior times the scaling factor)."""
+        return self.latent_distribution(images).sample() * self.vae.config.scaling_factor
+
+    def from_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        latents = latents.to(self.vae.dtype) / self.vae.config.scaling_factor
+        return ((self.vae.decode(latents).sample + 1) / 2).clamp(0, 1).float()
+
+    def condition(self, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def to(self, device: str | torch.device) -> LatentGenerator:
+        self.vae.to(device)
+        self.unet.to(device)
+        return self
+
+
+class TinyGenerator(LatentGenerator):
+    """The small default: Stable Diffusion's parts at a size a CPU trains in minutes."""
 
     kind = "tiny"
 
-    def __init__(self, unet, scheduler, prompt_encoder, backbone_name: str, unshuffle: int):
-        self.unet = unet
-        self.scheduler = scheduler
+    def __init__(self, vae, unet, scheduler, prompt_encoder, backbone_name: str) -> None:
+        super().__init__(vae, unet, scheduler)
         self.prompt_encoder = prompt_encoder
         self.backbone_name = backbone_name
-        self.unshuffle = unshuffle
-        self._empty: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @classmethod
     def build(
         cls,
+        autoencoder_name: str,
         unet_name: str,
         backbone_dir: Path,
         prediction_type: str,
@@ -92,7 +151,8 @@ class TinyGenerator:
         beta_schedule: str,
         text_tokens: int,
     ) -> TinyGenerator:
-        from diffusers import UNet2DConditionModel
+        """Random weights from the named configs; the prompt encoder is the backbone's."""
+        from diffusers import AutoencoderKL, UNet2DConditionModel
 
         from social_reward.generator.text import PromptEncoder
         from social_reward.reward.backbone import load_saved_backbone, tokenizer_for
@@ -100,43 +160,32 @@ class TinyGenerator:
         backbone, name = load_saved_backbone(backbone_dir)
         encoder = PromptEncoder(backbone, tokenizer_for(name), text_tokens)
         config = unet_config(unet_name)
-        expected = {"cross_attention_dim": encoder.width}
+        vae_config = autoencoder_config(autoencoder_name)
+        expected = {
+            "cross_attention_dim": encoder.width,
+            "in_channels": vae_config["latent_channels"],
+            "out_channels": vae_config["latent_channels"],
+        }
         if config.get("class_embed_type") == "projection":
             expected["projection_class_embeddings_input_dim"] = encoder.embed_dim
         for key, value in expected.items():
             if config.get(key) != value:
                 raise GeneratorError(
                     f"generator_pretrain.unet {unet_name!r}: {key} is {config.get(key)}, "
-                    f"the text tower of {backbone_dir} gives {value}"
+                    f"but {value} is what the text tower of {backbone_dir} and the "
+                    f"autoencoder {autoencoder_name!r} give"
                 )
+        vae = AutoencoderKL.from_config(vae_config)
         unet = UNet2DConditionModel.from_config(config)
-        unshuffle = round((config["in_channels"] / 3) ** 0.5)
         scheduler = training_scheduler(prediction_type, timesteps, beta_schedule)
-        return cls(unet, scheduler, encoder, name, unshuffle)
-
-    @property
-    def image_size(self) -> int:
-        return self.unet.config.sample_size * self.unshuffle
-
-    @property
-    def latent_shape(self) -> tuple[int, int, int]:
-        size = self.unet.config.sample_size
-        return (self.unet.config.in_channels, size, size)
-
-    def to_latents(self, images: torch.Tensor) -> torch.Tensor:
-        """Images in [0, 1] -> the UNet's space: [-1, 1], pixel-unshuffled."""
-        images = F.interpolate(images, size=self.image_size, mode="area")
-        return F.pixel_unshuffle(images * 2 - 1, self.unshuffle)
-
-    def from_latents(self, latents: torch.Tensor) -> torch.Tensor:
-        return ((F.pixel_shuffle(latents, self.unshuffle) + 1) / 2).clamp(0, 1)
+        return cls(vae, unet, scheduler, encoder, name)
 
     def condition(self, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
         features, pooled = self.prompt_encoder(prompts)
         return {"encoder_hidden_states": features, "class_labels": pooled}
 
     def to(self, device: str | torch.device) -> TinyGenerator:
-        self.unet.to(device)
+        super().to(device)
         self.prompt_encoder.to(device)
         return self
 
@@ -144,6 +193,7 @@ class TinyGenerator:
         from social_reward.reward.backbone import save_backbone
 
         folder.mkdir(parents=True, exist_ok=True)
+        self.vae.save_pretrained(folder / VAE_DIR)
         self.unet.save_pretrained(folder / UNET_DIR)
         self.scheduler.save_pretrained(folder / SCHEDULER_DIR)
         if backbone is not None:
@@ -154,32 +204,30 @@ class TinyGenerator:
 
     @classmethod
     def from_pretrained(cls, folder: Path) -> TinyGenerator:
-        from diffusers import DDPMScheduler, UNet2DConditionModel
+        from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
         from social_reward.generator.text import PromptEncoder
         from social_reward.reward.backbone import load_saved_backbone, tokenizer_for
 
         config = json.loads((folder / GENERATOR_FILE).read_text(encoding="utf-8"))
-        unet = UNet2DConditionModel.from_pretrained(folder / UNET_DIR)
-        scheduler = DDPMScheduler.from_pretrained(folder / SCHEDULER_DIR)
+        # The same calls as StableDiffusionPipeline.from_pretrained makes for these parts.
+        vae = AutoencoderKL.from_pretrained(folder, subfolder=VAE_DIR)
+        unet = UNet2DConditionModel.from_pretrained(folder, subfolder=UNET_DIR)
+        scheduler = DDPMScheduler.from_pretrained(folder, subfolder=SCHEDULER_DIR)
         backbone, name = load_saved_backbone(folder / TEXT_ENCODER_DIR)
         encoder = PromptEncoder(backbone, tokenizer_for(name), config["text_tokens"])
-        unshuffle = round((unet.config.in_channels / 3) ** 0.5)
-        return cls(unet, scheduler, encoder, name, unshuffle)
+        return cls(vae, unet, scheduler, encoder, name)
 
 
-class StableDiffusionGenerator:
-    """A diffusers StableDiffusionPipeline (2.1 base as in the paper, or 1.5), latent space."""
+class StableDiffusionGenerator(LatentGenerator):
+    """A diffusers StableDiffusionPipeline (2.1 base as in the paper, or 1.5)."""
 
     kind = "stable_diffusion"
 
     def __init__(self, pipeline) -> None:
+        super().__init__(pipeline.vae, pipeline.unet, pipeline.scheduler)
         self.pipeline = pipeline
-        self.unet = pipeline.unet
-        self.scheduler = pipeline.scheduler
-        self.vae = pipeline.vae
-        for module in (pipeline.vae, pipeline.text_encoder):
-            module.requires_grad_(False)
+        pipeline.text_encoder.requires_grad_(False)
 
     @classmethod
     def from_pretrained(cls, source: Path, dtype: torch.dtype = torch.float32):
@@ -200,25 +248,6 @@ class StableDiffusionGenerator:
             )
         pipeline.set_progress_bar_config(disable=True)
         return cls(pipeline)
-
-    @property
-    def image_size(self) -> int:
-        return self.unet.config.sample_size * self.pipeline.vae_scale_factor
-
-    @property
-    def latent_shape(self) -> tuple[int, int, int]:
-        size = self.unet.config.sample_size
-        return (self.unet.config.in_channels, size, size)
-
-    def to_latents(self, images: torch.Tensor) -> torch.Tensor:
-        images = F.interpolate(images, size=self.image_size, mode="bilinear", antialias=True)
-        images = images.to(self.vae.dtype)
-        latents = self.vae.encode(images * 2 - 1).latent_dist.sample()
-        return latents * self.vae.config.scaling_factor
-
-    def from_latents(self, latents: torch.Tensor) -> torch.Tensor:
-        latents = latents.to(self.vae.dtype) / self.vae.config.scaling_factor
-        return ((self.vae.decode(latents).sample + 1) / 2).clamp(0, 1).float()
 
     def condition(self, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
         embeddings, _ = self.pipeline.encode_prompt(

@@ -51,12 +51,19 @@ KEY_METRICS: dict[str, tuple[tuple[str, str], ...]] = {
             "diagnostics.feature_ceiling.clip_score.prompt_image.accuracy",
         ),
     ),
-    "generator_pretrain": (("steps", "steps"), ("final loss", "final_train_loss")),
+    "generator_pretrain": (
+        ("steps", "steps"),
+        ("final loss", "final_train_loss"),
+        ("autoencoder PSNR (dB)", "autoencoder.reconstruction_psnr_db"),
+    ),
     "finetune": (("method", "method"), ("final loss", "final_train_loss")),
     "evaluate_generator": (
         ("win rate (reward)", "win_rate.social_reward.win_rate"),
         ("win rate (truth judge)", "win_rate.truth_judge.win_rate"),
         ("win rate (CLIP score)", "win_rate.clip_score.win_rate"),
+        ("subject shown: real images", "attributes.real.subject"),
+        ("subject shown: base", "attributes.base.subject"),
+        ("subject shown: fine-tuned", "attributes.tuned.subject"),
     ),
 }
 GATES = ("validate", "drift")  # stages whose metrics say whether the data may pass

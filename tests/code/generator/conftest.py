@@ -1,5 +1,5 @@
-"""A small generator for the code tests: the repository's UNet config, shrunk, on a
-randomly initialised backbone saved as the pretrain stage saves it."""
+"""A small generator for the code tests: the repository's autoencoder and UNet configs,
+shrunk, on a randomly initialised backbone saved as the pretrain stage saves it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 
 from social_reward.generator.pipeline import TinyGenerator
 from social_reward.reward.backbone import DEFAULT_BACKBONE, build_backbone, save_backbone
-from tests.conftest import stage_config
+from tests.conftest import small_vae, stage_config
 
 
 @pytest.fixture(scope="package")
@@ -24,6 +24,7 @@ def build_small(backbone_dir: Path, small_unet: Path, seed: int = 0) -> TinyGene
     config = stage_config("generator_pretrain")
     torch.manual_seed(seed)
     generator = TinyGenerator.build(
+        str(small_vae(small_unet)),
         str(small_unet),
         backbone_dir,
         config.prediction_type,

@@ -13,21 +13,35 @@ from social_reward.generator.pipeline import (
     GeneratorError,
     StableDiffusionGenerator,
     TinyGenerator,
+    autoencoder_config,
     load_generator,
     unet_config,
 )
 from social_reward.generator.sampling import sample
 from social_reward.reward.backbone import load_saved_backbone
 from tests.code.generator.conftest import build_small
+from tests.conftest import SMALL_VAE, small_vae
 
 PROMPTS = ["a red star on a navy background", "a blue ring on a white background"]
 
 
-def test_images_and_latents_map_back_and_forth(generator):
+def test_images_and_latents_map_back_and_forth_through_the_autoencoder(generator):
     images = torch.rand(2, 3, generator.image_size, generator.image_size)
     latents = generator.to_latents(images)
+    # The autoencoder's latent channels, the image side over the autoencoder's factor.
+    side = generator.image_size // generator.vae_scale_factor
+    assert latents.shape == (2, generator.vae.config.latent_channels, side, side)
     assert latents.shape == (2, *generator.latent_shape)
-    assert torch.allclose(generator.from_latents(latents), images, atol=1e-6)
+    decoded = generator.from_latents(latents)
+    assert decoded.shape == images.shape and decoded.min() >= 0 and decoded.max() <= 1
+    # The scaling factor scales the latents both ways.
+    generator.vae.register_to_config(scaling_factor=2.0)
+    torch.manual_seed(0)
+    doubled = generator.to_latents(images)
+    generator.vae.register_to_config(scaling_factor=1.0)
+    torch.manual_seed(0)
+    assert torch.allclose(doubled, 2 * generator.to_latents(images), atol=1e-6)
+    assert not any(p.requires_grad for p in generator.vae.parameters())
 
 
 def test_prompt_conditioning_has_the_unet_shapes(generator):
@@ -51,12 +65,17 @@ def test_the_pooled_prompt_embedding_is_the_backbones(generator, backbone_dir):
 def test_a_saved_generator_loads_back_and_samples_the_same(generator, backbone_dir, tmp_path):
     backbone, _ = load_saved_backbone(backbone_dir)
     folder = generator.save_pretrained(tmp_path / "base", backbone)
+    # Stable Diffusion's folder layout, each part as diffusers writes it.
     assert {p.name for p in folder.iterdir()} == {
         GENERATOR_FILE,
+        "vae",
         "unet",
         "scheduler",
         "text_encoder",
     }
+    assert json.loads((folder / "vae" / "config.json").read_text())["_class_name"] == (
+        "AutoencoderKL"
+    )
     loaded = load_generator(folder)
     assert isinstance(loaded, TinyGenerator)
     expected = sample(generator, PROMPTS, [1, 2], steps=3, guidance=2.0)
@@ -77,10 +96,33 @@ def test_a_unet_that_does_not_fit_the_text_tower_is_refused(backbone_dir, small_
     config["cross_attention_dim"] = 64
     path = tmp_path / "unet.json"
     path.write_text(json.dumps(config))
+    (tmp_path / SMALL_VAE).write_text(small_vae(small_unet).read_text())
     with pytest.raises(
-        GeneratorError, match=r"cross_attention_dim is 64, the text tower .* gives 128"
+        GeneratorError, match=r"cross_attention_dim is 64, but 128 is what the text tower"
     ):
         build_small(backbone_dir, path)
+
+
+def test_a_unet_that_does_not_fit_the_autoencoder_is_refused(backbone_dir, small_unet, tmp_path):
+    config = json.loads(small_unet.read_text())
+    config["in_channels"] = 12
+    path = tmp_path / "unet.json"
+    path.write_text(json.dumps(config))
+    (tmp_path / SMALL_VAE).write_text(small_vae(small_unet).read_text())
+    channels = json.loads(small_vae(small_unet).read_text())["latent_channels"]
+    with pytest.raises(
+        GeneratorError, match=rf"in_channels is 12, but {channels} is what .* autoencoder"
+    ):
+        build_small(backbone_dir, path)
+
+
+def test_unknown_autoencoder_config_names_the_setting_and_the_known_ones():
+    with pytest.raises(
+        GeneratorError,
+        match=r"generator_pretrain.autoencoder.model 'huge-vae': no such config file; "
+        r"known names: .*social-reward-tiny-vae",
+    ):
+        autoencoder_config("huge-vae")
 
 
 def test_loading_a_folder_without_a_generator_says_which_stage_to_run(tmp_path):
