@@ -28,6 +28,11 @@ def test_fine_tuning_wins_under_the_reward(generator_metrics):
     assert generator_metrics["win_rate"]["social_reward"]["win_rate"] >= 0.65
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 18: with the latent generator, DRaFT-1 for 300 steps wins under the reward "
+    "(0.68) and the truth judge (0.82) but not the CLIP score: 0.472 [0.431, 0.512]",
+)
 def test_fine_tuning_wins_under_the_clip_score(generator_metrics):
     assert generator_metrics["win_rate"]["clip_score"]["win_rate"] >= 0.50
 
@@ -52,7 +57,22 @@ BASE_SHARE_OF_REAL = {"subject": 0.70, "colour": 0.85, "background": 0.85}
 TUNED_DROP = 0.05  # the fine-tune may lose at most this much of any rate
 
 
-@pytest.mark.parametrize("attribute", sorted(BASE_SHARE_OF_REAL))
+NOT_REACHED = pytest.mark.xfail(
+    strict=True,
+    reason="issue 18: the base draws the subject at chance (0.12 against the real images' "
+    "0.53) and the colour 0.11 (real 0.26); through 3x the denoiser's steps the subject stays "
+    "at chance (docs/experiments.md section 8)",
+)
+
+
+@pytest.mark.parametrize(
+    "attribute",
+    [
+        "background",
+        pytest.param("colour", marks=NOT_REACHED),
+        pytest.param("subject", marks=NOT_REACHED),
+    ],
+)
 def test_the_base_draws_the_prompts_attributes_nearly_as_often_as_real_images(
     generator_metrics, attribute
 ):
