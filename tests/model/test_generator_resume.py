@@ -59,7 +59,9 @@ def pretrain_config(small_pairs, small_unet, training_inputs, out: Path):
         pairs_dir=small_pairs,
         backbone_dir=training_inputs.backbone_dir,
         unet=str(small_unet),
-        autoencoder={"model": str(small_vae(small_unet)), "steps": 4, "batch_size": 4},
+        autoencoder=stage_config("generator_pretrain").autoencoder.model_copy(
+            update={"model": str(small_vae(small_unet)), "steps": 4, "batch_size": 4}
+        ),
         out_dir=out / "generator_base",
         metrics=out / "generator_pretrain.json",
         log=out / "generator_pretrain.csv",

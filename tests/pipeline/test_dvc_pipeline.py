@@ -127,7 +127,8 @@ def test_the_generator_stages_write_a_base_adapters_and_their_evaluation(reprodu
     # The autoencoder came first: its reconstructions are shown and measured.
     assert (project / "reports" / "generator_pretrain" / "reconstructions.png").is_file()
     assert pretrained["autoencoder"]["reconstruction_psnr_db"] > 0
-    assert pretrained["latent_shape"][0] == 4
+    vae = read_json(project / "models" / "generator_base" / "vae" / "config.json")
+    assert pretrained["latent_shape"][0] == vae["latent_channels"]
     finetuned = read_json(project / "metrics" / "finetune.json")
     assert finetuned["method"] == "draft" and finetuned["trainable_parameters"] > 0
     assert (project / "models" / "generator" / LORA_WEIGHTS_FILE).is_file()
