@@ -21,7 +21,12 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser run test lint data ci-pipeline clean
+# The DVC remote `make run` sets up when the project has none: a folder outside the clone,
+# shared by every clone of this machine's user (`dvc push` here, `dvc pull` in another).
+# In .dvc/config.local, so each machine chooses its own; object storage: README "At scale".
+DVC_REMOTE ?= $(HOME)/.cache/social-reward/dvc-remote
+
+.PHONY: install browser run test lint data remote ci-pipeline clean
 
 install: $(STAMP)
 
@@ -52,7 +57,13 @@ $(DATA_MANIFEST): | $(STAMP)
 	  echo "  (compare data.dvc with $(VENV)/data.dvc.regenerated; were pinned packages changed?)"; \
 	  exit 1; }
 
-run: $(STAMP) $(DATA_MANIFEST)
+remote: | $(STAMP)
+	@$(PY) -m dvc remote default >/dev/null 2>&1 || { \
+	  mkdir -p "$(DVC_REMOTE)" && \
+	  $(PY) -m dvc remote add --local --default local "$(DVC_REMOTE)" && \
+	  echo "DVC remote 'local': $(DVC_REMOTE) (dvc push / dvc pull)"; }
+
+run: $(STAMP) $(DATA_MANIFEST) remote
 	$(PY) -m dvc repro
 
 # The pipeline flow on the small CI export (configs/ci.yaml), as GitHub CI runs it. It

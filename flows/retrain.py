@@ -7,13 +7,17 @@
    versioned with `dvc add data`; an intake or promotion a crash interrupted is finished
    first.
 2. The `pipeline` flow runs every DVC stage on it.
-3. `social-reward challenge`: the new reward against the champion on the same fresh test
+3. `social-reward version-run`: data.dvc, dvc.lock, metrics and plots are committed on the
+   checked-out branch and tagged `retrain/<UTC time>`; the export, models and reports are
+   pushed to the default DVC remote (`retrain.versioning`).
+4. `social-reward challenge`: the new reward against the champion on the same fresh test
    pairs; promoted to `models/production/champion/` only when every gate passed and it is
-   better by `retrain.min_improvement`. The registry records the decision either way.
+   better by `retrain.min_improvement`. The registry records the decision either way, with
+   the commit of step 3: `git checkout <commit> && dvc pull` rebuilds the run elsewhere.
 
 One run at a time: the flow holds `retrain.lock` throughout. Run once with
-`python -m flows.retrain`; serve the schedule of params.yaml (`retrain.schedule`) with
-`python -m flows.retrain --serve`.
+`python -m flows.retrain`. Scheduled: the deployments of prefect.yaml, run by a worker of a
+process work pool (README, "Scheduling"); or, in one process, `python -m flows.retrain --serve`.
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ def retrain(project: Path = Path(".")) -> dict:
             reason = str(error)[:MAX_REASON_CHARS]
             publish_decision(step("challenge", project, ("--incomplete", reason)))
             raise
+        versioned = step("version-run", project)
+        get_run_logger().info(f"versioned as {versioned['tag']} ({versioned['commit']})")
         decision = step("challenge", project)
         publish_decision(decision)
         return decision

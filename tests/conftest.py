@@ -5,6 +5,7 @@ Every tool runs hermetically: telemetry off, homes, configs and caches in tempor
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
@@ -305,6 +306,30 @@ def reproduced_project(tmp_path_factory, small_export) -> Path:
     project = make_small_project(tmp_path_factory.mktemp("reproduced") / "project", small_export)
     run(["dvc", "repro"], cwd=project)
     return project
+
+
+def output_digests(project: Path) -> dict[str, str]:
+    """The sha256 of every file DVC's lock names as an output (or inside one), by path."""
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    found = {}
+    for stage in lock["stages"].values():
+        for out in stage.get("outs", []):
+            path = project / out["path"]
+            for file in [path] if path.is_file() else sorted(path.rglob("*")):
+                if file.is_file():
+                    digest = hashlib.sha256(file.read_bytes()).hexdigest()
+                    found[file.relative_to(project).as_posix()] = digest
+    return found
+
+
+def clone_and_pull(project: Path, clone: Path, remote: Path, commit: str = "HEAD") -> Path:
+    """Another machine's copy of `project` at `commit`: `git clone`, `git checkout`, then
+    `dvc pull` from `remote`."""
+    run(["git", "clone", "-q", str(project), str(clone)])
+    run(["git", "checkout", "-q", commit], cwd=clone)
+    run(["dvc", "remote", "add", "--local", "--default", "store", str(remote)], cwd=clone)
+    run(["dvc", "pull", "-q"], cwd=clone)
+    return clone
 
 
 def copy_project(project: Path, destination: Path) -> Path:

@@ -262,6 +262,47 @@ def intake(params: ParamsOption = DEFAULT_PARAMS) -> None:
 
 
 @app.command()
+def gx_project(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Regenerate the validate stage's Great Expectations project (validate.expectations_dir
+    /gx: the export's data source, one checkpoint per table) after a change of tables."""
+    from social_reward.config.section import load_section
+    from social_reward.config.validate import ValidateConfig
+    from social_reward.data.gx_project import write_gx_project
+
+    config = load_section(params, ValidateConfig)
+    typer.echo(f"wrote {write_gx_project(config.expectations_dir)}")
+
+
+@app.command()
+def schedule(
+    field: Annotated[str, typer.Argument(help="cron or timezone")],
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Print the retrain schedule's cron or time zone (prefect.yaml's deployments read it)."""
+    from social_reward.config.params import load_params
+
+    schedule = load_params(params).retrain.schedule
+    if field not in type(schedule).model_fields:
+        raise SocialRewardError(
+            f"{params}: retrain.schedule has no field {field!r}; "
+            f"fields: {', '.join(type(schedule).model_fields)}, e.g. `social-reward schedule cron`"
+        )
+    typer.echo(getattr(schedule, field))
+
+
+@app.command()
+def version_run(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Retrain: commit and tag the run's versioned files, push its data and models.
+
+    Prints one JSON line: the commit, the tag and the remotes pushed to.
+    """
+    from social_reward.config.params import load_params
+    from social_reward.ops.versioning import version_run
+
+    typer.echo(json.dumps(version_run(load_params(params).retrain.versioning)))
+
+
+@app.command()
 def challenge(
     params: ParamsOption = DEFAULT_PARAMS,
     incomplete: Annotated[
@@ -287,13 +328,54 @@ def score(
     ],
     output: Annotated[Path, typer.Option(help="Parquet or CSV: the rows with a score.")],
     batch_size: Annotated[int, typer.Option(help="Images encoded at a time.")] = 64,
+    # The device options: unset, LightningOptions' defaults (training's: one CPU process).
+    accelerator: Annotated[
+        str | None, typer.Option(help="Lightning accelerator: cpu (default), gpu, auto.")
+    ] = None,
+    devices: Annotated[
+        str | None, typer.Option(help="Devices per node: a count (default 1), 0,1 or auto.")
+    ] = None,
+    num_nodes: Annotated[int | None, typer.Option(help="Nodes (default 1).")] = None,
+    strategy: Annotated[
+        str | None, typer.Option(help="Lightning strategy: auto (default), ddp, ...")
+    ] = None,
+    precision: Annotated[
+        str | None, typer.Option(help="Lightning precision: 32-true (default), bf16-mixed, ...")
+    ] = None,
+    decode_workers: Annotated[
+        int, typer.Option(help="DataLoader workers decoding images, per process (0: inline).")
+    ] = 0,
+    rows_per_batch: Annotated[
+        int, typer.Option(help="Rows read, decoded and scored at a time by a process.")
+    ] = 256,
 ) -> None:
-    """Score (prompt, image file) rows with a saved reward; unreadable images get no score."""
+    """Score (prompt, image file) rows with a saved reward; unreadable images get no score.
+
+    Runs through Lightning like training: several devices or nodes (DDP) split the rows.
+    """
     from social_reward.reward.model import SocialReward
     from social_reward.reward.scoring import score_table
+    from social_reward.training.lightning_options import LightningOptions
 
     reward = SocialReward.from_pretrained(model, batch_size=batch_size)
-    scored = score_table(reward, input, output)
+    given = {
+        "accelerator": accelerator,
+        "devices": int(devices) if devices and devices.lstrip("-").isdigit() else devices,
+        "num_nodes": num_nodes,
+        "strategy": strategy,
+        "precision": precision,
+    }
+    options = LightningOptions(**{key: value for key, value in given.items() if value is not None})
+    scored = score_table(
+        reward,
+        input,
+        output,
+        options=options,
+        decode_workers=decode_workers,
+        rows_per_batch=rows_per_batch,
+    )
+    if not scored.main_process:  # another DDP process: the main one reports for all
+        return
     for problem in scored.errors:
         typer.secho(f"error: unreadable image {problem}", fg=typer.colors.RED, err=True)
     typer.echo(f"scored {scored.scored} of {scored.rows} rows into {output}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,12 @@ from social_reward.ops.dvc_command import pipeline_stages
 from social_reward.ops.evidently_history import read_runs
 from social_reward.ops.registry import CHAMPION_DIR
 from tests.conftest import (
+    clone_and_pull,
     copy_project,
     drop_into_inbox,
     lock_held_by_another_process,
     make_small_project,
+    output_digests,
     run,
 )
 
@@ -62,7 +65,11 @@ def _set_params(project: Path, section: str, **values) -> None:
 @pytest.fixture(scope="module")
 def retrained(tmp_path_factory, small_export, fresh_export, prefect_server):
     """A project whose first retrain run (on `fresh_export`) has promoted a champion."""
-    project = make_small_project(tmp_path_factory.mktemp("retrain") / "project", small_export)
+    root = tmp_path_factory.mktemp("retrain")
+    project = make_small_project(root / "project", small_export)
+    run(
+        ["dvc", "remote", "add", "--local", "--default", "store", str(root / "remote")], cwd=project
+    )
     run(["git", "add", "-A"], cwd=project)
     run(["git", "commit", "-qm", "the pipeline and the small export"], cwd=project)
     drop_into_inbox(fresh_export, project / "inbox", "day-45")
@@ -120,6 +127,43 @@ def test_the_pipeline_flow_ran_every_stage_on_the_fresh_export(retrained):
         "generator/",
     ):
         assert f"(file://{project.resolve()}/reports/{report}" in by_key["pipeline-reports"].data
+
+
+def test_the_run_is_committed_tagged_and_pushed_so_another_clone_rebuilds_it(retrained, tmp_path):
+    project, decision, _ = retrained
+    commit = decision["git_commit"]
+    tags = run(["git", "tag", "--points-at", commit], cwd=project).stdout.split()
+    assert len(tags) == 1 and tags[0].startswith("retrain/"), tags
+    committed = run(["git", "show", "--name-only", "--format=", commit], cwd=project).stdout
+    for path in ("data.dvc", "dvc.lock", "metrics/evaluate.json", "plots/"):
+        assert path in committed, (path, committed)
+    assert (
+        run(["git", "status", "--porcelain", "--", "data.dvc", "dvc.lock"], cwd=project).stdout
+        == ""
+    )
+
+    # Another machine: a clone of the repository at the registry's commit, then `dvc pull`
+    # from the remote the run pushed to.
+    remote = Path(run(["dvc", "remote", "list", "--local"], cwd=project).stdout.split()[1])
+    clone = clone_and_pull(project, tmp_path / "clone", remote, commit)
+    # A simulated export's ground truth is the simulator's, not the platform's: it comes with
+    # the simulated export and is not versioned (a real export has none).
+    shutil.copytree(project / "truth", clone / "truth", dirs_exist_ok=True)
+
+    assert output_digests(clone) == output_digests(project)
+    champion = project / "models" / "production" / CHAMPION_DIR / "reward"
+    pulled = {
+        file: clone / "models" / "reward" / file.relative_to(champion)
+        for file in champion.rglob("*")
+    }
+    pulled[champion / "README.md"] = clone / "reports" / "model_card.md"  # the champion's card
+    for file, copy in pulled.items():
+        if file.is_file():
+            assert copy.read_bytes() == file.read_bytes(), file
+    # Clean: `drift` ran against the production folder as it was then (only its README is in
+    # git); in the project it is stale since the promotion changed that folder.
+    status = json.loads(run(["dvc", "status", "--json"], cwd=clone).stdout)
+    assert status == {}, status
 
 
 def _break(folder: Path) -> None:

@@ -2,13 +2,15 @@
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.browser import SCREENSHOTS, check_page, chromium, local_target
-from tests.conftest import copy_project, run
+from tests.conftest import REPO_ROOT, clone_and_pull, copy_project, output_digests, run
+from tests.servers import background, prefect_command, prefect_environment, prefect_server
 
 pytestmark = pytest.mark.slow
 STAGES = (
@@ -224,10 +226,90 @@ def test_two_forced_reruns_give_identical_pairs_models_and_metrics(reproduced_pr
         assert read_json(project / relative) == read_json(path), relative
 
 
+def test_dvc_push_then_pull_in_another_clone_gives_every_output_and_a_clean_status(
+    reproduced_project, tmp_path
+):
+    project = copy_project(reproduced_project, tmp_path / "project")
+    remote = tmp_path / "remote"
+    run(["dvc", "remote", "add", "--local", "--default", "store", str(remote)], cwd=project)
+    run(["git", "add", "-A"], cwd=project)
+    run(["git", "commit", "-qm", "a reproduced pipeline"], cwd=project)
+    run(["dvc", "push", "-q"], cwd=project)
+
+    clone = clone_and_pull(project, tmp_path / "clone", remote)
+
+    assert run(["dvc", "status", "--json"], cwd=clone).stdout.strip() == "{}"
+    pushed = output_digests(project)
+    assert len(pushed) > 50 and output_digests(clone) == pushed
+
+
+WORK_POOL = "social-reward"  # prefect.yaml's
+FLOW_RUN_WAIT_S = 420
+
+
+def test_prefect_yaml_deploys_both_flows_and_a_worker_runs_the_pipeline(
+    reproduced_project, tmp_path
+):
+    """The README's scheduling path: a real `prefect server start`, a process work pool,
+    `prefect deploy --all` from prefect.yaml, a worker; a run triggered through the API."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    project = copy_project(reproduced_project, tmp_path / "project")
+    shutil.copy(REPO_ROOT / "prefect.yaml", project / "prefect.yaml")
+    shutil.copytree(
+        REPO_ROOT / "flows", project / "flows", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["retrain"]["schedule"] = {"cron": "15 4 * * 1", "timezone": "Europe/Paris"}
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    home, logs, prefect = tmp_path / "prefect", tmp_path / "logs", prefect_command()
+    with prefect_server(home, logs) as api:
+        environment = prefect_environment(home, api, PREFECT_WORKER_QUERY_SECONDS="2")
+        run([prefect, "work-pool", "create", WORK_POOL, "--type", "process"], env=environment)
+        run([prefect, "--no-prompt", "deploy", "--all"], cwd=project, env=environment)
+        worker = [prefect, "worker", "start", "--pool", WORK_POOL]
+        with (
+            temporary_settings({PREFECT_API_URL: api}),
+            get_client(sync_client=True) as client,
+            background(worker, logs / "worker.log", cwd=project, env=environment),
+        ):
+            retrain = client.read_deployment_by_name("social-reward-retrain/scheduled-retrain")
+            [schedule] = retrain.schedules
+            assert (schedule.schedule.cron, schedule.schedule.timezone) == (
+                "15 4 * * 1",
+                "Europe/Paris",
+            )
+            deployment = client.read_deployment_by_name("social-reward-pipeline/pipeline")
+            for deployed in (retrain, deployment):
+                assert deployed.global_concurrency_limit.limit == 1
+                assert deployed.work_pool_name == WORK_POOL
+                assert deployed.parameters == {"project": "."}
+
+            flow_run = client.create_flow_run_from_deployment(deployment.id)
+            deadline = time.monotonic() + FLOW_RUN_WAIT_S
+            while not flow_run.state.is_final() and time.monotonic() < deadline:
+                time.sleep(2)
+                flow_run = client.read_flow_run(flow_run.id)
+            assert flow_run.state.is_completed(), (
+                flow_run.state,
+                (logs / "worker.log").read_text()[-4000:],
+            )
+            artifacts = client.read_artifacts(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id]))
+            )
+    by_key = {artifact.key: artifact for artifact in artifacts}
+    assert set(by_key) == {"pipeline-metrics", "pipeline-reports"}
+    assert {"stage": "validate", "metric": "passed", "value": True} in json.loads(
+        by_key["pipeline-metrics"].data
+    )
+
+
 def test_the_report_stage_writes_a_site_and_a_model_card(reproduced_project):
     project = reproduced_project
     evaluation = read_json(project / "metrics" / "evaluate.json")
-    card = (project / "models" / "reward" / "README.md").read_text()
+    card = (project / "reports" / "model_card.md").read_text()
     for heading in (
         "## Training data",
         "## How pairs were built",

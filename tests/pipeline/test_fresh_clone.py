@@ -48,6 +48,32 @@ def lock_entries(lock_text: str, stages: tuple[str, ...]) -> dict:
     return {stage: yaml.safe_load(lock_text)["stages"][stage] for stage in stages}
 
 
+def check_make_sets_up_a_dvc_remote_once(clone: Path, venv: Path, env: dict, remote: Path):
+    """`make run` configures a default DVC remote when the project has none (in
+    .dvc/config.local, a folder outside the clone) and leaves a configured one alone."""
+    for _ in range(2):  # the second call finds the remote and changes nothing
+        result = subprocess.run(
+            ["make", "remote", f"VENV={venv}", f"DVC_REMOTE={remote}"],
+            cwd=clone,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert run(["dvc", "remote", "default"], cwd=clone, env=env).stdout.strip() == "local"
+    local = (clone / ".dvc" / "config.local").read_text()
+    assert local.count("[") == 2 and str(remote) in local, local  # [core] and the remote
+    assert remote.is_dir()
+    assert run(["git", "status", "--porcelain", "--", ".dvc"], cwd=clone).stdout == ""
+
+    team = ["dvc", "remote", "add", "--local", "--force", "--default", "team", "s3://b/p"]
+    run(team, cwd=clone, env=env)
+    run(["make", "remote", f"VENV={venv}", f"DVC_REMOTE={remote}"], cwd=clone, env=env)
+    assert run(["dvc", "remote", "default"], cwd=clone, env=env).stdout.strip() == "team"
+    run(["dvc", "remote", "remove", "--local", "team"], cwd=clone, env=env)
+    run(["dvc", "remote", "default", "--local", "local"], cwd=clone, env=env)
+
+
 def test_a_fresh_clone_recreates_the_versioned_export_and_data_stages(tmp_path):
     """`make data` (what `make run` does before `dvc repro`) on a fresh clone, then the data
     stages: the export is byte for byte data.dvc's, and the stages give the versioned
@@ -63,6 +89,7 @@ def test_a_fresh_clone_recreates_the_versioned_export_and_data_stages(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (clone / "data.dvc").read_text() == (REPO_ROOT / "data.dvc").read_text()
+    check_make_sets_up_a_dvc_remote_once(clone, venv, env, tmp_path / "remote")
 
     # Forced reruns of every stage are compared in test_dvc_pipeline (CI profile).
     versioned_lock = (REPO_ROOT / "dvc.lock").read_text()

@@ -68,7 +68,8 @@ class PairsConfig(Section):
     splits: SplitShares = SplitShares()
     seed: int = 0  # hash-based draws: sampling and splits
     threads: int | None = Field(None, gt=0)  # DuckDB threads (default: all cores)
-    memory_limit: str = "3GB"  # DuckDB spills to disk beyond this
+    memory_limit: str = "3GB"  # DuckDB spills to disk beyond this ...
+    spill_dir: Path = Path("artifacts/duckdb_spill")  # ... here (emptied when it is done)
 
     @model_validator(mode="after")
     def _gap_covers_the_caliper(self) -> PairsConfig:

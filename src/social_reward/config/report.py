@@ -15,7 +15,7 @@ class ReportConfig(Section):
     SECTION = "report"
 
     site: Path = Path("reports/index.html")  # one page: every report, figure and plot
-    model_card: Path = Path("models/reward/README.md")  # travels with the reward's weights
+    model_card: Path = Path("reports/model_card.md")  # the champion carries it as README.md
     reward_dir: Path = Path("models/reward")
     params_file: Path = Path("params.yaml")  # shown on the site as it produced the run
     # `evidently ui --workspace reports/evidently_workspace`: every run adds its snapshots.

@@ -30,6 +30,20 @@ class RetrainSchedule(Section):
         return self
 
 
+class RunVersioning(Section):
+    """What a retrain run leaves in git and on the DVC remote, so that its champion can be
+    rebuilt elsewhere: `git checkout <commit> && dvc pull`."""
+
+    commit: bool = True  # commit `paths` on the checked-out branch after the pipeline
+    # The files a run changes that git versions: the export's .dvc file, dvc.lock, and the
+    # uncached metrics and plots (DVC's cache holds the rest; dvc.lock names it).
+    paths: tuple[str, ...] = ("data.dvc", "dvc.lock", "metrics", "plots")
+    tag_prefix: str = "retrain/"  # each run's commit is tagged <prefix><UTC time>
+    author: str = "Social Reward retrain <retrain@social-reward.invalid>"
+    push_dvc: bool = True  # `dvc push` to the default remote, when one is configured
+    git_remote: str | None = None  # also push the branch and the tag there (none: local only)
+
+
 class RetrainConfig(Section):
     """Flow `retrain`: a fresh export from the drop folder, and champion/challenger promotion."""
 
@@ -53,3 +67,4 @@ class RetrainConfig(Section):
     level: float = Field(0.95, gt=0.0, lt=1.0)
     seed: int = 0
     schedule: RetrainSchedule = RetrainSchedule()
+    versioning: RunVersioning = RunVersioning()

@@ -19,14 +19,17 @@ def read_sql(name: str) -> str:
 
 
 def connect(
-    threads: int | None = None, memory_limit: str | None = None
+    threads: int | None = None, memory_limit: str | None = None, spill_dir: Path | None = None
 ) -> duckdb.DuckDBPyConnection:
-    """An in-memory connection with the shared macros loaded."""
+    """An in-memory connection with the shared macros loaded; beyond `memory_limit` DuckDB
+    spills to `spill_dir`."""
     config: dict[str, str | int] = {}
     if threads:
         config["threads"] = threads
     if memory_limit:
         config["memory_limit"] = memory_limit
+    if spill_dir:
+        config["temp_directory"] = str(spill_dir)
     connection = duckdb.connect(config=config)
     connection.execute(read_sql("macros.sql"))
     return connection
@@ -47,11 +50,14 @@ def create_image_features(connection: duckdb.DuckDBPyConnection, exported_at: da
 
 
 def open_export(
-    export_dir: Path, threads: int | None = None, memory_limit: str | None = None
+    export_dir: Path,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    spill_dir: Path | None = None,
 ) -> tuple[duckdb.DuckDBPyConnection, Manifest]:
     """A connection with an export's tables and its `image_features`, and its manifest."""
     manifest = read_manifest(export_dir)
-    connection = connect(threads, memory_limit)
+    connection = connect(threads, memory_limit, spill_dir)
     register_export(connection, export_dir)
     create_image_features(connection, manifest.exported_at)
     return connection, manifest

@@ -4,21 +4,23 @@ the retrain flow's intake of a fresh export).
 File-level problems (unreadable parquet, missing column, wrong type, wrong manifest) stop
 the stage with a message naming the file, the column, the rule and sample values.
 Row-level rules live as expectation suites in `expectations/` (one per table, plus the
-cross-table rules, which run on lookup columns this stage adds). Rows that break a rule go
-to `artifacts/quarantine/<table>.parquet` with the rules they broke; rows that depend on a
-quarantined row follow it. Kept + quarantined = rows in, per table. The stage fails when a
-table's quarantined share exceeds `validate.max_quarantine_share`, after writing everything
-a person needs to see why.
+cross-table rules, which run on lookup columns this stage adds). They run through the
+checkpoints of the committed GX project `expectations/gx` (one per table, see gx_project),
+which keep their validation results and build GX's Data Docs beside the report. Rows that
+break a rule go to `artifacts/quarantine/<table>.parquet` with the rules they broke; rows
+that depend on a quarantined row follow it. Kept + quarantined = rows in, per table. The
+stage fails when a table's quarantined share exceeds `validate.max_quarantine_share`, after
+writing everything a person needs to see why.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 import pandas as pd
@@ -41,6 +43,13 @@ from social_reward.data.export import (
     read_manifest,
 )
 from social_reward.data.gates import write_verdict
+from social_reward.data.gx_project import (
+    expectation_id,
+    get_checkpoint,
+    open_context,
+    put_suites,
+    suite_id,
+)
 from social_reward.data.validation_report import render_report
 from social_reward.errors import GateFailed, SocialRewardError
 
@@ -307,8 +316,15 @@ def load_suites(expectations_dir: Path) -> dict:
             for expectation in cross_table["expectations"]
             if expectation["meta"].get("table") == table
         ]
+        # Ids as the committed GX project names them (its validation definitions), stable.
+        expectations = [
+            {**expectation, "id": expectation_id(table, index)}
+            for index, expectation in enumerate(expectations)
+        ]
         try:
-            suites[table] = ExpectationSuite(name=table, expectations=expectations)
+            suites[table] = ExpectationSuite(
+                name=table, expectations=expectations, id=suite_id(table)
+            )
         except Exception as error:  # pydantic errors on misspelled kwargs
             raise SuiteError(
                 f"{expectations_dir}: suite '{table}' does not load: {error}"
@@ -316,14 +332,13 @@ def load_suites(expectations_dir: Path) -> dict:
     return suites
 
 
-def _quiet_gx_context():
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    return context
+def _quiet_gx_context(expectations_dir: Path, runtime_dir: Path, data_docs_dir: Path):
+    """The committed GX project (expectations_dir/gx), its run's stores emptied first: they
+    show this run. Its great_expectations.yml turns GX's progress bars off."""
+    for folder in (runtime_dir, data_docs_dir):
+        if folder.exists():
+            shutil.rmtree(folder)
+    return open_context(expectations_dir, runtime_dir, data_docs_dir)
 
 
 def _columns_of(kwargs: dict) -> list[str]:
@@ -331,22 +346,34 @@ def _columns_of(kwargs: dict) -> list[str]:
 
 
 def run_suites(
-    frames: dict[str, pd.DataFrame], suites: dict, parameters: dict, sample_rows: int
+    frames: dict[str, pd.DataFrame],
+    suites: dict,
+    parameters: dict,
+    sample_rows: int,
+    *,
+    expectations_dir: Path,
+    runtime_dir: Path,
+    data_docs_dir: Path,
+    run_time: datetime,
 ) -> list[RuleOutcome]:
-    """Each table's suite; `parameters` fill the suites' `$PARAMETER`s (exported_at, ...)."""
-    context = _quiet_gx_context()
-    source = context.data_sources.add_pandas("export")
+    """Each table's checkpoint of the GX project in `expectations_dir`, on `suites`;
+    `parameters` fill the suites' `$PARAMETER`s (exported_at, ...). GX keeps the suites and
+    validation results in `runtime_dir` and builds its Data Docs in `data_docs_dir`. The
+    runs are named by their checkpoint and dated `run_time` (the stage: the export's
+    exported_at), so that the same export gives the same results and pages."""
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    context = _quiet_gx_context(expectations_dir, runtime_dir, data_docs_dir)
+    put_suites(context, suites)
     outcomes: list[RuleOutcome] = []
     for table, frame in frames.items():
-        definition = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe(
-            "all rows"
-        )
-        batch = definition.get_batch(batch_parameters={"dataframe": frame})
-        result = batch.validate(
-            suites[table],
-            result_format="COMPLETE",
+        checkpoint = get_checkpoint(context, table)
+        run = checkpoint.run(
+            batch_parameters={"dataframe": frame},
             expectation_parameters=parameters,
+            run_id=RunIdentifier(run_name=checkpoint.name, run_time=run_time),
         )
+        (result,) = run.run_results.values()
         for item in result.results:
             config = item.expectation_config
             errors = _gx_errors(item.exception_info)
@@ -524,7 +551,16 @@ def validate_export(config: ValidateConfig) -> dict:
         "exported_at": format_utc(manifest.exported_at),
         "max_image_side": config.max_image_side,
     }
-    rules = run_suites(frames, suites, parameters, config.sample_rows)
+    rules = run_suites(
+        frames,
+        suites,
+        parameters,
+        config.sample_rows,
+        expectations_dir=config.expectations_dir,
+        runtime_dir=config.gx_runtime_dir,
+        data_docs_dir=config.data_docs_dir,
+        run_time=manifest.exported_at,
+    )
     outcomes = quarantine(tables, rules)
     write_validated(outcomes, manifest, config)
     summary = summarise(outcomes, config)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import html
+import os
 from typing import TYPE_CHECKING
 
 from social_reward.config.validate import ValidateConfig
 from social_reward.data.export import TABLE_FILES, Manifest, format_utc
+from social_reward.data.gx_project import checkpoint_name
 
 if TYPE_CHECKING:
     from social_reward.data.validation import RuleOutcome
@@ -14,6 +16,12 @@ if TYPE_CHECKING:
 
 def _cell(value: object) -> str:
     return html.escape(str(value))
+
+
+def data_docs_link(config: ValidateConfig) -> str:
+    """GX's Data Docs index, relative to the report's folder (both are stage outputs)."""
+    index = config.data_docs_dir / "index.html"
+    return os.path.relpath(index, config.report.parent).replace(os.sep, "/")
 
 
 def render_report(
@@ -49,6 +57,7 @@ def render_report(
         for rule, count in t["quarantined_per_rule"].items()
         if rule in dependant_rules
     )
+    checkpoints = ", ".join(f"<code>{_cell(checkpoint_name(name))}</code>" for name in TABLE_FILES)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Validation of {_cell(config.export_dir)}</title>
 <style>
@@ -63,6 +72,8 @@ tr.ok td:nth-child(4) {{ color: #2a7; }}
 <p>Exported at {_cell(format_utc(manifest.exported_at))}; source: {_cell(manifest.source)}.
 Rules: the expectation suites in <code>{_cell(config.expectations_dir)}</code>, run with Great
 Expectations. Quarantine limit per table: {config.max_quarantine_share:.2%}.</p>
+<p id="data-docs">Every rule's full result, as Great Expectations shows it:
+<a href="{_cell(data_docs_link(config))}">Data Docs</a> (checkpoints {checkpoints}).</p>
 <p class="verdict" id="verdict">{_cell(verdict)}</p>
 <h2>Tables</h2>
 <table id="tables"><tr><th>table</th><th>rows in</th><th>kept</th><th>quarantined</th>

@@ -19,11 +19,43 @@ PROJECT_DESCRIPTION = (
     "Social Reward pipeline runs: export drift against the production model's reference, "
     "and the reward's score distributions on held-out images."
 )
-# The dashboard: (tab, title, metric, labels) per panel, one point per run.
-PANELS: tuple[tuple[str, str, str, dict[str, str]], ...] = (
-    ("Drift", "Share of drifted columns", "DriftedColumnsCount", {"value_type": "share"}),
-    ("Reward scores", "Mean reward score (test images)", "MeanValue", {"column": "social_reward"}),
-    ("Reward scores", "Mean CLIP score (test images)", "MeanValue", {"column": "clip_score"}),
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A dashboard panel: one line per series, a series being one snapshot label's runs."""
+
+    tab: str
+    title: str
+    metric: str
+    labels: dict[str, str]  # the metric's labels, e.g. which column
+    series: tuple[str, ...]  # snapshot labels (add_snapshots tags each run with its label)
+
+
+# The dashboard, one point per run. Several snapshot kinds carry the same metric (the
+# evaluate stage's report runs DataDriftPreset too), so every series is filtered by its tag.
+PANELS: tuple[Panel, ...] = (
+    Panel(
+        "Drift",
+        "Share of drifted columns",
+        "DriftedColumnsCount",
+        {"value_type": "share"},
+        ("drift features", "drift topics"),
+    ),
+    Panel(
+        "Reward scores",
+        "Mean reward score (test images)",
+        "MeanValue",
+        {"column": "social_reward"},
+        ("reward scores",),
+    ),
+    Panel(
+        "Reward scores",
+        "Mean CLIP score (test images)",
+        "MeanValue",
+        {"column": "clip_score"},
+        ("reward scores",),
+    ),
 )
 
 
@@ -42,26 +74,59 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _dashboard():
+    """PANELS as an Evidently dashboard model: tabs in order of first use."""
+    from evidently.sdk.models import (
+        DashboardModel,
+        DashboardPanelPlot,
+        DashboardTabModel,
+        PanelMetric,
+    )
+
+    panels, tabs = [], {}
+    for panel in PANELS:
+        plot = DashboardPanelPlot(
+            title=panel.title,
+            subtitle=None,
+            size="half",
+            values=[
+                PanelMetric(
+                    legend=label, tags=[label], metric=panel.metric, metric_labels=panel.labels
+                )
+                for label in panel.series
+            ],
+            plot_params={"plot_type": "line"},
+        )
+        panels.append(plot)
+        tabs.setdefault(panel.tab, []).append(plot.id)
+    return DashboardModel(
+        tabs=[DashboardTabModel(title=tab, panels=ids) for tab, ids in tabs.items()],
+        panels=panels,
+    )
+
+
+def _layout(dashboard) -> list:
+    """What a dashboard shows, ids left out: per tab, its panels as configured."""
+    panels = {panel.id: panel.dict(exclude={"id"}) for panel in dashboard.panels}
+    return [
+        (tab.title, [panels.get(panel_id) for panel_id in tab.panels]) for tab in dashboard.tabs
+    ]
+
+
 def _project(workspace_dir: Path, project_name: str):
-    from evidently.sdk.models import DashboardPanelPlot, PanelMetric
+    """The workspace and its project, whose dashboard is PANELS (a stale one is replaced)."""
     from evidently.ui.workspace import Workspace
 
     workspace = Workspace.create(str(workspace_dir))
     found = workspace.search_project(project_name)
     if found:
-        return workspace, found[0]
-    project = workspace.create_project(project_name, description=PROJECT_DESCRIPTION)
-    for tab, title, metric, labels in PANELS:
-        project.dashboard.add_panel(
-            DashboardPanelPlot(
-                title=title,
-                subtitle=None,
-                size="half",
-                values=[PanelMetric(legend=title, metric=metric, metric_labels=labels)],
-                plot_params={"plot_type": "line"},
-            ),
-            tab=tab,
-        )
+        project = found[0]
+    else:
+        project = workspace.create_project(project_name, description=PROJECT_DESCRIPTION)
+    dashboard = _dashboard()
+    if _layout(workspace.get_dashboard(project.id)) != _layout(dashboard):
+        # Saved whole: Evidently 0.7.23's add_panel lists a panel twice in an existing tab.
+        workspace.save_dashboard(project.id, dashboard)
     return workspace, project
 
 

@@ -63,6 +63,7 @@ INCOMING_DIR = ".incoming"  # the next champion, assembled before it becomes a v
 INTENT_FILE = ".promotion.json"  # a promotion under way: its version and registry line
 PREVIOUS_DIR = ".previous"  # the old two-rename swap's champion, left by a crash
 REWARD_DIR = "reward"
+MODEL_CARD_FILE = "README.md"  # where a model hub looks for a model's card
 REFERENCE_FILE = "drift_reference.parquet"
 TRAIN_PROMPTS_FILE = "train_prompts.parquet"
 CHAMPION_FILE = "champion.json"
@@ -380,6 +381,8 @@ def promote(params: Params, decision: dict, after_step: StepHook | None = None) 
         shutil.rmtree(incoming, ignore_errors=True)
         incoming.mkdir(parents=True)
         shutil.copytree(challenger, incoming / REWARD_DIR)
+        if params.report.model_card.is_file():  # the champion carries its card
+            shutil.copy2(params.report.model_card, incoming / REWARD_DIR / MODEL_CARD_FILE)
         shutil.copy2(reference, incoming / REFERENCE_FILE)
         images = read_image_splits(params.pairs.out_dir)[["prompt_key", "split"]]
         trained = images.loc[images["split"].isin(TRAINED_SPLITS), ["prompt_key"]].drop_duplicates()

@@ -177,6 +177,7 @@ def build_site(params: Params, project: Path = Path(".")) -> dict:
         "plots": drawn,
         "model_card_html": markdown.markdown(card_body, extensions=list(MARKDOWN_EXTENSIONS)),
         "model_card_href": _relative(config.model_card, site_dir),
+        "model_card": config.model_card.as_posix(),
         "history": history,
         "history_added": added,
         "workspace": config.workspace.as_posix(),

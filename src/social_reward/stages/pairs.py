@@ -22,7 +22,9 @@ from social_reward.data.truth import read_truth
 
 
 def run(config: PairsConfig) -> dict:
-    connection, manifest = open_export(config.validated_dir, config.threads, config.memory_limit)
+    connection, manifest = open_export(
+        config.validated_dir, config.threads, config.memory_limit, config.spill_dir
+    )
     truth = read_truth(config.truth, manifest)
     if truth is not None:
         register_truth(connection, truth)

@@ -1,7 +1,7 @@
 """Stage `report`: one page per run, `reports/index.html`, for its reviewers.
 
 It links every report of the run, shows the gates and key figures, the image grids and the
-DVC plots, the reward's model card (`models/reward/README.md`), the export's `data.dvc` hash,
+DVC plots, the reward's model card (`reports/model_card.md`), the export's `data.dvc` hash,
 the git commit and the parameters, and adds the run's Evidently snapshots to the local
 Evidently workspace. It shows every stage, so it reads the whole of params.yaml.
 """

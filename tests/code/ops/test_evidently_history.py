@@ -1,19 +1,15 @@
 """The Evidently history: real snapshots into a real local workspace, read by `evidently ui`."""
 
 import json
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
 
+from social_reward.config.report import ReportConfig
 from social_reward.evidently_snapshots import save_snapshot, snapshot_path
-from social_reward.ops.evidently_history import HistoryError, add_snapshots, read_runs
+from social_reward.ops.evidently_history import PANELS, HistoryError, add_snapshots, read_runs
 
 COLUMNS = ["social_reward", "clip_score"]
 
@@ -53,6 +49,78 @@ def test_each_snapshot_is_added_once_and_missing_ones_are_skipped(tmp_path):
     assert read_runs(tmp_path / "no-workspace", "social-reward") == []
 
 
+def _stored_dashboard(workspace: Path) -> list:
+    """Per tab: its panels' ids, titles and series (legend, tags), as the workspace keeps them."""
+    from evidently.ui.workspace import Workspace
+
+    store = Workspace(str(workspace))
+    dashboard = store.get_dashboard(store.search_project("social-reward")[0].id)
+    panels = {panel.id: panel for panel in dashboard.panels}
+    return [
+        (
+            tab.title,
+            [
+                (
+                    panel_id,
+                    panels[panel_id].title,
+                    [(value.legend, value.tags) for value in panels[panel_id].values],
+                )
+                for panel_id in tab.panels
+            ],
+        )
+        for tab in dashboard.tabs
+    ]
+
+
+def test_the_dashboard_is_panels_one_tagged_series_a_label_and_a_stale_one_is_replaced(
+    tmp_path,
+):
+    from evidently.sdk.models import (
+        DashboardModel,
+        DashboardPanelPlot,
+        DashboardTabModel,
+        PanelMetric,
+    )
+    from evidently.ui.workspace import Workspace
+
+    # Every series names a label the `report` stage adds snapshots under.
+    assert {label for panel in PANELS for label in panel.series} <= set(ReportConfig().snapshots)
+    workspace = tmp_path / "workspace"
+    snapshot = score_snapshot(tmp_path / "run-1", 0.0)
+    add_snapshots(workspace, "social-reward", {"reward scores": snapshot}, {"run": "one"})
+
+    def shown(stored: list) -> list:
+        return [(tab, [(title, series) for _id, title, series in panels]) for tab, panels in stored]
+
+    expected: dict[str, list] = {}
+    for panel in PANELS:
+        series = [(label, [label]) for label in panel.series]
+        expected.setdefault(panel.tab, []).append((panel.title, series))
+    first = _stored_dashboard(workspace)
+    assert shown(first) == list(expected.items())
+    ids = [panel_id for _tab, panels in first for panel_id, _title, _series in panels]
+    assert len(ids) == len(set(ids)) == len(PANELS)  # each panel listed once
+
+    # A workspace kept from before (one untagged series mixing every snapshot kind) gets
+    # PANELS on the next add; an up-to-date one is left as it is.
+    store = Workspace(str(workspace))
+    project_id = store.search_project("social-reward")[0].id
+    old = DashboardPanelPlot(
+        title="Share of drifted columns",
+        subtitle=None,
+        size="half",
+        values=[PanelMetric(legend="Share of drifted columns", metric="DriftedColumnsCount")],
+        plot_params={"plot_type": "line"},
+    )
+    tab = DashboardTabModel(title="Drift", panels=[old.id, old.id])
+    store.save_dashboard(project_id, DashboardModel(tabs=[tab], panels=[old]))
+    add_snapshots(workspace, "social-reward", {"reward scores": snapshot}, {"run": "one"})
+    replaced = _stored_dashboard(workspace)
+    assert shown(replaced) == list(expected.items())
+    add_snapshots(workspace, "social-reward", {"reward scores": snapshot}, {"run": "one"})
+    assert _stored_dashboard(workspace) == replaced  # same panel ids: not rewritten
+
+
 def test_a_file_that_is_not_a_snapshot_is_refused_and_nothing_is_added(tmp_path):
     workspace = tmp_path / "workspace"
     results_only = tmp_path / "scores.json"  # the results JSON, not the full snapshot
@@ -60,51 +128,3 @@ def test_a_file_that_is_not_a_snapshot_is_refused_and_nothing_is_added(tmp_path)
     with pytest.raises(HistoryError, match=r"scores.json: not an Evidently snapshot .*rule: "):
         add_snapshots(workspace, "social-reward", {"reward scores": results_only}, {"run": "x"})
     assert read_runs(workspace, "social-reward") == []
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def test_evidently_ui_serves_the_project_with_every_run_and_its_dashboard(tmp_path):
-    workspace = tmp_path / "workspace"
-    for number in (1, 2):
-        snapshot = score_snapshot(tmp_path / f"run-{number}", float(number))
-        add_snapshots(workspace, "social-reward", {"reward scores": snapshot}, {"run": str(number)})
-    port = _free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "evidently.cli",
-        "ui",
-        "--workspace",
-        str(workspace),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        base = f"http://127.0.0.1:{port}/api"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                projects = httpx.get(f"{base}/projects", timeout=5).json()
-                break
-            except httpx.TransportError:
-                assert server.poll() is None, server.stdout.read()
-                assert time.monotonic() < deadline, "evidently ui did not start in 90 s"
-                time.sleep(1)
-        assert [project["name"] for project in projects] == ["social-reward"]
-        project_id = projects[0]["id"]
-        snapshots = httpx.get(f"{base}/projects/{project_id}/snapshots", timeout=10).json()
-        assert len(snapshots) == 2
-        dashboard = httpx.get(f"{base}/v2/dashboards/{project_id}", timeout=10).json()
-        titles = {panel["title"] for panel in dashboard["panels"]}
-        assert "Mean reward score (test images)" in titles
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

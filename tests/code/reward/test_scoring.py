@@ -1,5 +1,7 @@
 """`social-reward score`: a table in, the same rows with a score out, bad images reported."""
 
+import os
+
 import pandas as pd
 import pytest
 import torch
@@ -129,4 +131,121 @@ def test_a_failure_midway_leaves_the_old_output_and_no_temporary_file(
     with pytest.raises(RuntimeError, match="the machine died"):
         score_table(FailsOnSecondBatch(reward), tmp_path / "input.parquet", output, progress=False)
     assert output.read_bytes() == b"the previous output"
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
+
+
+def readable_rows(table: pd.DataFrame) -> pd.DataFrame:
+    return table[~table["file"].str.contains("broken|missing")]
+
+
+def test_the_scores_are_those_of_score_pairs_on_the_same_rows(saved_reward, table, tmp_path):
+    """One scoring path: the batch's readable rows go through `score_pairs` as they are."""
+    reward, _ = saved_reward
+    table.to_parquet(tmp_path / "input.parquet")
+    score_table(reward, tmp_path / "input.parquet", tmp_path / "out.parquet", progress=False)
+    out = pd.read_parquet(tmp_path / "out.parquet").dropna(subset=["score"])
+    rows = readable_rows(table)
+    expected = reward.score_pairs(list(rows["prompt"]), [tmp_path / f for f in rows["file"]])
+    assert list(out["score"]) == expected
+
+
+@pytest.mark.parametrize("decode_workers", [0, 2])
+def test_order_and_errors_are_kept_across_batches_and_decoding_workers(
+    saved_reward, table, tmp_path, decode_workers
+):
+    """Two-row batches, decoded by workers that take every other one, merge in input order."""
+    reward, _ = saved_reward
+    table.to_parquet(tmp_path / "input.parquet")
+    whole = tmp_path / "whole.parquet"
+    score_table(reward, tmp_path / "input.parquet", whole, progress=False)
+    report = score_table(
+        reward,
+        tmp_path / "input.parquet",
+        tmp_path / "batched.parquet",
+        progress=False,
+        decode_workers=decode_workers,
+        rows_per_batch=2,
+    )
+    batched = pd.read_parquet(tmp_path / "batched.parquet")
+    pd.testing.assert_frame_equal(batched, pd.read_parquet(whole), check_exact=False, atol=1e-6)
+    assert (report.rows, report.scored, report.main_process) == (9, 7, True)
+    assert [error.split(":")[0] for error in report.errors] == [
+        str(tmp_path / "images" / "broken.png"),
+        str(tmp_path / "images" / "missing.png"),
+    ]
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
+
+
+def test_a_table_without_rows_is_refused(saved_reward, tmp_path):
+    reward, _ = saved_reward
+    pd.DataFrame({"prompt": [], "file": []}).to_parquet(tmp_path / "in.parquet")
+    (tmp_path / "in.csv").write_text("prompt,file\n")
+    for source in (tmp_path / "in.parquet", tmp_path / "in.csv"):
+        with pytest.raises(ScoringInputError, match="no rows to score"):
+            score_table(reward, source, tmp_path / "out.parquet", progress=False)
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_lightning_options_lightning_refuses_are_named_with_an_example(
+    saved_reward, table, tmp_path
+):
+    from social_reward.training.lightning_options import LightningOptions
+
+    reward, _ = saved_reward
+    table.to_parquet(tmp_path / "in.parquet")
+    with pytest.raises(ScoringInputError, match=r"'accelerator': 'tpu-9'.* refused: .*e\.g\. "):
+        score_table(
+            reward,
+            tmp_path / "in.parquet",
+            tmp_path / "out.parquet",
+            progress=False,
+            options=LightningOptions(accelerator="tpu-9"),
+        )
+    assert not (tmp_path / "out.parquet").exists()
+
+
+@pytest.mark.slow
+def test_two_process_ddp_writes_the_table_one_process_writes(saved_reward, table, tmp_path):
+    """`--devices 2 --strategy ddp` on the CPU (gloo): each process scores every other
+    two-row batch; rank 0 merges them and reports the errors of both."""
+    reward, folder = saved_reward
+    table.to_parquet(tmp_path / "input.parquet")
+    score_table(
+        reward,
+        tmp_path / "input.parquet",
+        tmp_path / "one.parquet",
+        progress=False,
+        rows_per_batch=2,
+    )
+    result = run(
+        [
+            "social-reward",
+            "score",
+            "--model",
+            str(folder),
+            "--input",
+            str(tmp_path / "input.parquet"),
+            "--output",
+            str(tmp_path / "two.parquet"),
+            "--accelerator",
+            "cpu",
+            "--devices",
+            "2",
+            "--strategy",
+            "ddp",
+            "--rows-per-batch",
+            "2",
+        ],
+        cwd=tmp_path,
+        check=False,
+        env=os.environ | {"OMP_NUM_THREADS": "1"},  # one thread per process
+    )
+    assert "distributed_backend=gloo" in result.stderr, result.stderr
+    assert "Starting with 2 processes" in result.stderr
+    assert result.returncode == 2, result.stderr
+    assert result.stdout.count("scored 7 of 9 rows") == 1  # rank 0 reports for both
+    # broken.png is in batch 1 (rank 1's), missing.png in batch 4 (rank 0's).
+    assert "broken.png" in result.stderr and "missing.png" in result.stderr
+    two, one = pd.read_parquet(tmp_path / "two.parquet"), pd.read_parquet(tmp_path / "one.parquet")
+    pd.testing.assert_frame_equal(two, one, check_exact=False, atol=1e-6)
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
