@@ -13,6 +13,12 @@ from social_reward.reward.scoring import ROWS_PER_BATCH, ScoringInputError, scor
 from tests.conftest import run
 
 
+def score_command(model, input_path, output_path, *options: str, **run_options):
+    """`social-reward score` run as a user runs it; its result whatever the exit status."""
+    command = ["social-reward", "score", "--model", str(model), "--input", str(input_path)]
+    return run([*command, "--output", str(output_path), *options], check=False, **run_options)
+
+
 @pytest.fixture(scope="module")
 def saved_reward(tmp_path_factory):
     torch.manual_seed(0)
@@ -63,19 +69,7 @@ def test_a_table_without_the_columns_is_refused_naming_them(saved_reward, tmp_pa
 def test_the_command_scores_and_reports_unreadable_images(saved_reward, table, tmp_path):
     _, folder = saved_reward
     table.to_parquet(tmp_path / "input.parquet")
-    result = run(
-        [
-            "social-reward",
-            "score",
-            "--model",
-            str(folder),
-            "--input",
-            str(tmp_path / "input.parquet"),
-            "--output",
-            str(tmp_path / "scored.parquet"),
-        ],
-        check=False,
-    )
+    result = score_command(folder, tmp_path / "input.parquet", tmp_path / "scored.parquet")
     assert result.returncode == 2
     assert "scored 7 of 9 rows" in result.stdout
     assert "error: unreadable image" in result.stderr and "broken.png" in result.stderr
@@ -217,27 +211,12 @@ def test_two_process_ddp_writes_the_table_one_process_writes(saved_reward, table
         progress=False,
         rows_per_batch=2,
     )
-    result = run(
-        [
-            "social-reward",
-            "score",
-            "--model",
-            str(folder),
-            "--input",
-            str(tmp_path / "input.parquet"),
-            "--output",
-            str(tmp_path / "two.parquet"),
-            "--accelerator",
-            "cpu",
-            "--devices",
-            "2",
-            "--strategy",
-            "ddp",
-            "--rows-per-batch",
-            "2",
-        ],
+    result = score_command(
+        folder,
+        tmp_path / "input.parquet",
+        tmp_path / "two.parquet",
+        *("--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--rows-per-batch", "2"),
         cwd=tmp_path,
-        check=False,
         env=os.environ | {"OMP_NUM_THREADS": "1"},  # one thread per process
     )
     assert "distributed_backend=gloo" in result.stderr, result.stderr
