@@ -30,11 +30,9 @@ DVC_REMOTE ?= $(HOME)/.cache/social-reward/dvc-remote
 
 install: $(STAMP)
 
-# --no-compile: Python compiles a module when it is first imported; compiling every file of
-# every package up front (PyTorch's included) took about a minute of each fresh install.
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --no-compile -c requirements.lock -e ".[dev]"
+	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]"
 	@touch $@
 
 browser: $(CHROMIUM)
